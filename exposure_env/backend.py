@@ -1,0 +1,199 @@
+"""Thin array-backend dispatch: one formula, three executors (NumPy, CuPy, torch).
+
+Every filter formula in :mod:`exposure_env.filters` is written once against the small
+namespace returned by :func:`ops_for`. The namespace only holds element-wise primitives,
+so the same Python function can also be traced by ``cupy.fuse`` into one CUDA kernel
+(see :mod:`exposure_env.filters.cupy_fused`).
+
+Scalars are Python floats; arrays are whatever the backend uses. Nothing here
+allocates more than the primitive itself does.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+try:  # torch is a hard dependency of the project, but keep import errors readable
+    import torch
+except ImportError:  # pragma: no cover - torch is in install_requires
+    torch = None
+
+
+def cupy_or_none():
+    """Return the ``cupy`` module when it imports *and* sees a GPU, else ``None``."""
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return None
+        return cupy
+    except Exception:
+        return None
+
+
+def _np_ops() -> SimpleNamespace:
+    return SimpleNamespace(
+        name="numpy",
+        exp=np.exp,
+        log=np.log,
+        tanh=np.tanh,
+        cos=np.cos,
+        abs=np.abs,
+        floor=np.floor,
+        maximum=np.maximum,
+        minimum=np.minimum,
+        where=np.where,
+        clip=lambda x, lo, hi: np.clip(x, lo, hi),
+        pow=np.power,
+        sigmoid=lambda x: 0.5 * (np.tanh(0.5 * x) + 1.0),
+    )
+
+
+def _torch_ops() -> SimpleNamespace:
+    def _t(x, like):
+        return x if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=like.dtype, device=like.device)
+
+    def maximum(a, b):
+        if not isinstance(b, torch.Tensor):
+            return torch.clamp(a, min=b)
+        if not isinstance(a, torch.Tensor):
+            return torch.clamp(b, min=a)
+        return torch.maximum(a, b)
+
+    def minimum(a, b):
+        if not isinstance(b, torch.Tensor):
+            return torch.clamp(a, max=b)
+        if not isinstance(a, torch.Tensor):
+            return torch.clamp(b, max=a)
+        return torch.minimum(a, b)
+
+    def where(c, a, b):
+        like = a if isinstance(a, torch.Tensor) else b
+        return torch.where(c, _t(a, like), _t(b, like))
+
+    def pow_(a, b):
+        return torch.pow(a, b)
+
+    return SimpleNamespace(
+        name="torch",
+        exp=torch.exp,
+        log=torch.log,
+        tanh=torch.tanh,
+        cos=torch.cos,
+        abs=torch.abs,
+        floor=torch.floor,
+        maximum=maximum,
+        minimum=minimum,
+        where=where,
+        clip=lambda x, lo, hi: torch.clamp(x, lo, hi),
+        pow=pow_,
+        sigmoid=torch.sigmoid,
+    )
+
+
+def _cupy_ops(cp) -> SimpleNamespace:
+    # Only ufuncs and cupy.where: everything here is legal inside ``cupy.fuse``.
+    return SimpleNamespace(
+        name="cupy",
+        exp=cp.exp,
+        log=cp.log,
+        tanh=cp.tanh,
+        cos=cp.cos,
+        abs=cp.abs,
+        floor=cp.floor,
+        maximum=cp.maximum,
+        minimum=cp.minimum,
+        where=cp.where,
+        clip=lambda x, lo, hi: cp.minimum(cp.maximum(x, lo), hi),
+        pow=cp.power,
+        sigmoid=lambda x: 0.5 * (cp.tanh(0.5 * x) + 1.0),
+    )
+
+
+_NP = _np_ops()
+_TORCH = _torch_ops() if torch is not None else None
+_CUPY_CACHE: dict[str, SimpleNamespace] = {}
+
+
+def is_torch(x: Any) -> bool:
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def is_cupy(x: Any) -> bool:
+    mod = type(x).__module__
+    return mod.startswith("cupy")
+
+
+def ops_for(x: Any) -> SimpleNamespace:
+    """The primitive namespace for the array type of ``x`` (numpy, cupy or torch)."""
+    if is_torch(x):
+        return _TORCH
+    if is_cupy(x):
+        if "cupy" not in _CUPY_CACHE:
+            import cupy
+
+            _CUPY_CACHE["cupy"] = _cupy_ops(cupy)
+        return _CUPY_CACHE["cupy"]
+    return _NP
+
+
+def backend_name(x: Any) -> str:
+    return ops_for(x).name
+
+
+def split_channels(images):
+    """``(N, H, W, 3)`` -> three contiguous ``(N, H, W)`` planes (r, g, b)."""
+    if is_torch(images):
+        planes = images.movedim(-1, 0).contiguous()
+        return planes[0], planes[1], planes[2]
+    if is_cupy(images):
+        import cupy
+
+        planes = cupy.ascontiguousarray(cupy.moveaxis(images, -1, 0))
+        return planes[0], planes[1], planes[2]
+    planes = np.ascontiguousarray(np.moveaxis(images, -1, 0))
+    return planes[0], planes[1], planes[2]
+
+
+def merge_channels(r, g, b):
+    """Three ``(N, H, W)`` planes -> ``(N, H, W, 3)``."""
+    if is_torch(r):
+        return torch.stack([r, g, b], dim=-1)
+    if is_cupy(r):
+        import cupy
+
+        return cupy.stack([r, g, b], axis=-1)
+    return np.stack([r, g, b], axis=-1)
+
+
+def param_columns(params, k: int):
+    """Split ``(N, k)`` parameters into ``k`` arrays shaped ``(N, 1, 1)`` for broadcasting."""
+    if params.shape[-1] != k:
+        raise ValueError(f"expected {k} parameters per image, got shape {tuple(params.shape)}")
+    return [params[:, i][:, None, None] for i in range(k)]
+
+
+def asarray_like(x, like):
+    """Convert ``x`` (numpy / list / scalar) to the array type, dtype and device of ``like``."""
+    if is_torch(like):
+        return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x, dtype=like.dtype, device=like.device)
+    if is_cupy(like):
+        import cupy
+
+        return cupy.asarray(x, dtype=like.dtype)
+    return np.asarray(x, dtype=like.dtype)
+
+
+def to_numpy(x) -> np.ndarray:
+    if is_torch(x):
+        return x.detach().cpu().numpy()
+    if is_cupy(x):
+        return x.get()
+    return np.asarray(x)
+
+
+LN3 = math.log(3.0)

@@ -1,0 +1,127 @@
+"""The :class:`Filter` contract and the shared parameter squashing of SPEC §2.
+
+A filter is a pure, differentiable, resolution-independent map
+``(images (N, H, W, 3) float32 linear RGB, params (N, k)) -> images``. Its formula lives in
+:meth:`Filter.pixel`, written once on channel planes with the primitive namespace of
+:mod:`exposure_env.backend`, so NumPy, CuPy (also inside ``cupy.fuse``) and torch run
+the very same code.
+
+Two parameter mappings exist:
+
+* :meth:`Filter.params` -- the paper's: unconstrained network outputs ``raw`` -> parameters
+  (``tanh_range`` / ``sigmoid`` of SPEC §2). Used by networks trained the paper's way.
+* :meth:`Filter.params_from_action` -- the environment's: actions in [-1, 1] -> parameters.
+  It reaches every parameter value of the spec's range, and ``0`` is the identity wherever
+  the filter has one (blend amounts use ``clip(a, 0, 1)``: negative actions mean "off").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..backend import asarray_like, merge_channels, ops_for, param_columns, split_channels, to_numpy
+
+
+def tanh_range(ops, x, lo: float, hi: float, initial: float | None = None):
+    """SPEC §2 squashing: ``lo + (hi - lo) (tanh(x + b) + 1) / 2`` with ``x = 0 -> initial``."""
+    bias = 0.0 if initial is None else math.atanh(2.0 * (initial - lo) / (hi - lo) - 1.0)
+    return lo + (hi - lo) * (ops.tanh(x + bias) + 1.0) * 0.5
+
+
+def unit_range(ops, a, lo: float, hi: float):
+    """Action ``a`` in [-1, 1] -> [lo, hi], linearly (``a = 0`` is the midpoint)."""
+    return lo + (hi - lo) * (ops.clip(a, -1.0, 1.0) + 1.0) * 0.5
+
+
+@dataclass(frozen=True)
+class ParamRange:
+    """Human-readable range of one parameter, for ``exposure filters`` and docs."""
+
+    name: str
+    low: float
+    high: float
+    unit: str = ""
+    identity: float | None = None
+
+
+class Filter:
+    """Base class. Subclasses set the class attributes and implement the four hooks."""
+
+    short_name: str = ""
+    name: str = ""
+    num_params: int = 0
+    #: True when the filter maps each channel through its own 1-D curve (foldable into a LUT).
+    per_channel: bool = False
+    ranges: Sequence[ParamRange] = ()
+
+    # --- the hooks -------------------------------------------------------------------
+    def params(self, raw):
+        """Raw network outputs ``(N, k)`` -> parameters ``(N, k)`` (SPEC §2 mapping)."""
+        raise NotImplementedError
+
+    def params_from_action(self, action):
+        """Actions ``(N, k)`` in [-1, 1] -> parameters ``(N, k)``; 0 is the identity if any."""
+        raise NotImplementedError
+
+    def pixel(self, r, g, b, p):
+        """The formula on channel planes; ``p`` is a list of ``k`` broadcastable parameter arrays."""
+        raise NotImplementedError
+
+    def to_dict(self, params) -> dict:
+        """Parameters of one image ``(k,)`` in photographer units, JSON-serialisable."""
+        raise NotImplementedError
+
+    def describe(self, params) -> str:
+        """One line for humans, e.g. ``Exposure +1.25 EV``."""
+        raise NotImplementedError
+
+    # --- shared machinery ------------------------------------------------------------
+    def apply(self, images, params):
+        """Apply to ``(N, H, W, 3)`` float images with ``(N, k)`` parameters (any backend)."""
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"{self.name}: expected images of shape (N, H, W, 3), got {tuple(images.shape)}")
+        params = asarray_like(params, images) if type(params) is not type(images) else params
+        if params.ndim == 1:
+            params = params[None, :]
+        if params.shape[0] != images.shape[0]:
+            raise ValueError(f"{self.name}: {images.shape[0]} images but {params.shape[0]} parameter rows")
+        if params.dtype != images.dtype:
+            params = params.to(images.dtype) if hasattr(params, "to") else params.astype(images.dtype)
+        r, g, b = split_channels(images)
+        r, g, b = self.pixel(r, g, b, param_columns(params, self.num_params))
+        return merge_channels(r, g, b)
+
+    def identity_action(self) -> np.ndarray | None:
+        """The action (k,) that leaves images unchanged, or None when the filter has none."""
+        return np.zeros(self.num_params, dtype=np.float32)
+
+    def _one(self, params) -> np.ndarray:
+        p = to_numpy(params).astype(np.float64).reshape(-1)
+        if p.size != self.num_params:
+            raise ValueError(f"{self.name}: expected {self.num_params} parameters, got {p.size}")
+        return p
+
+    def __repr__(self) -> str:
+        return f"<Filter {self.short_name} {self.name} ({self.num_params} params)>"
+
+
+def ops_of(x):
+    """Primitive namespace for ``x`` (re-exported for filter modules)."""
+    return ops_for(x)
+
+
+def column_stack(ops_name: str, cols, like):
+    """Stack ``(N,)`` columns into ``(N, k)`` on the backend of ``like``."""
+    if ops_name == "torch":
+        import torch
+
+        return torch.stack(cols, dim=-1)
+    if ops_name == "cupy":
+        import cupy
+
+        return cupy.stack(cols, axis=-1)
+    return np.stack(cols, axis=-1)

@@ -1,0 +1,57 @@
+"""White balance (W): per-channel multipliers ``s``, luminance-normalised.
+
+``s = exp(tanh_range(-0.5, 0.5)(x))`` with the red input zeroed, then
+``s /= 1e-5 + 0.27 s_r + 0.67 s_g + 0.06 s_b`` so brightness is kept. Parameters are the
+final multipliers (R, G, B), each roughly in [0.6, 1.7].
+"""
+
+from __future__ import annotations
+
+from .base import Filter, ParamRange, column_stack, ops_of, tanh_range, unit_range
+
+LOG_RANGE = 0.5
+
+
+def _normalise(ops, like, log_s):
+    s = [ops.exp(log_s[:, i]) for i in range(3)]
+    norm = 1e-5 + 0.27 * s[0] + 0.67 * s[1] + 0.06 * s[2]
+    return column_stack(ops.name, [c / norm for c in s], like)
+
+
+class WhiteBalance(Filter):
+    short_name = "W"
+    name = "White balance"
+    num_params = 3
+    per_channel = True
+    ranges = tuple(ParamRange(f"{c}_multiplier", 0.6, 1.7, "x", identity=1.0) for c in "rgb")
+
+    def params(self, raw):
+        ops = ops_of(raw)
+        log_s = tanh_range(ops, raw, -LOG_RANGE, LOG_RANGE) * (1.0 - _red_mask(raw))
+        return _normalise(ops, raw, log_s)
+
+    def params_from_action(self, action):
+        ops = ops_of(action)
+        log_s = unit_range(ops, action, -LOG_RANGE, LOG_RANGE) * (1.0 - _red_mask(action))
+        return _normalise(ops, action, log_s)
+
+    def pixel(self, r, g, b, p):
+        return r * p[0], g * p[1], b * p[2]
+
+    def to_dict(self, params):
+        return {"multipliers": [round(float(v), 4) for v in self._one(params)]}
+
+    def describe(self, params):
+        r, g, b = self._one(params)
+        return f"White balance R x{r:.2f} G x{g:.2f} B x{b:.2f}"
+
+
+def _red_mask(x):
+    """1 in the red column, 0 elsewhere, broadcastable against ``(N, 3)``."""
+    mask = x[:1] * 0.0
+    if hasattr(mask, "clone"):
+        mask = mask.detach().clone()
+    else:
+        mask = mask.copy()
+    mask[..., 0] = 1.0
+    return mask
