@@ -1,0 +1,1 @@
+"""Policies: RLlib RLModules and learners, export, and the batch retoucher."""

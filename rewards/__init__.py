@@ -1,0 +1,1 @@
+"""Rewards: the WGAN-GP discriminator (and its Ray actor), penalties and quality metrics."""

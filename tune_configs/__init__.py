@@ -1,0 +1,1 @@
+"""Entry points: the ``exposure`` CLI, RLlib/Tune configurations and the FiveK/demo recipes."""
