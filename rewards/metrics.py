@@ -1,0 +1,179 @@
+"""Quality metrics of SPEC §8: histogram intersection, PSNR and CIE76 Delta E.
+
+All metrics compare *display-referred* images: what the agent writes (its own Gamma and
+curves are the display transform), clipped to [0, 1]. Nothing here linearizes or applies a
+gamma; pass images exactly as they would be written to a file.
+
+Histogram intersection (the paper's measure): every photo gives 4 random square crops
+resized to 80x80 and 4 random 64x64 crops of each (16 crops per photo); per crop three
+statistics (:func:`crop_statistics`); per statistic a 32-bin histogram over [0, 1] across
+the whole set divided by the number of crops; the score is the sum over bins of the
+minimum of the two histograms, in percent (100 = identical distributions, 0 = disjoint).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from exposure_env.colour import luminance
+
+#: Names of the three crop statistics, in column order of :func:`crop_statistics`.
+STATISTICS = ("luminance", "contrast", "saturation")
+CROPS_PER_IMAGE = 4
+SQUARE_SIZE = 80
+CROP_SIZE = 64
+BINS = 32
+#: Random square crops take a side of ``U[MIN_SQUARE_FRACTION, 1] * min(H, W)`` pixels.
+MIN_SQUARE_FRACTION = 0.5
+
+
+def hls_saturation(images: np.ndarray) -> np.ndarray:
+    """HLS saturation of RGB in [0, 1] (``colorsys.rgb_to_hls``), shape ``(..., 3)`` -> ``(...)``.
+
+    ``S = (max - min) / min(max + min, 2 - max - min)``, and 0 where ``max == min`` (greys,
+    black, white). Inputs are clipped to [0, 1] first. (The discriminator's constant plane of
+    SPEC §5 adds 0.01 to the denominator; the metric uses the exact definition.)
+    """
+    x = np.clip(np.asarray(images, dtype=np.float64), 0.0, 1.0)
+    mx = x.max(axis=-1)
+    mn = x.min(axis=-1)
+    d = mx - mn
+    den = np.minimum(mx + mn, 2.0 - mx - mn)
+    out = np.zeros_like(d)
+    np.divide(d, den, out=out, where=d > 0)
+    return out
+
+
+def crop_statistics(images: np.ndarray) -> np.ndarray:
+    """Per-image statistics ``(N, H, W, 3)`` -> ``(N, 3)`` float64 in [0, 1].
+
+    Columns: mean luminance (``0.27 R + 0.67 G + 0.06 B``), 2 x luminance standard deviation
+    (population std over the pixels; at most 1 for values in [0, 1]) and mean HLS saturation
+    (:func:`hls_saturation`). Images are clipped to [0, 1] first.
+    """
+    x = np.clip(np.asarray(images, dtype=np.float64), 0.0, 1.0)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"crop_statistics: expected (N, H, W, 3) images, got shape {x.shape}")
+    lum = luminance(x[..., 0], x[..., 1], x[..., 2]).reshape(len(x), -1)
+    sat = hls_saturation(x).reshape(len(x), -1)
+    return np.stack([lum.mean(axis=1), 2.0 * lum.std(axis=1), sat.mean(axis=1)], axis=1)
+
+
+def resize_area(image: np.ndarray, size: int) -> np.ndarray:
+    """Resize a square ``(S, S, 3)`` image to ``(size, size, 3)`` float32.
+
+    Downscaling first averages integer ``k x k`` blocks (``k = S // size``, box filter, no
+    aliasing), then resamples the rest bilinearly; upscaling is bilinear.
+    """
+    from skimage.transform import resize
+
+    img = np.asarray(image, dtype=np.float32)
+    s = img.shape[0]
+    k = s // size
+    if k >= 2:
+        m = (s // k) * k
+        img = img[:m, :m].reshape(m // k, k, m // k, k, 3).mean(axis=(1, 3))
+    if img.shape[0] != size:
+        img = resize(img, (size, size, 3), order=1, mode="edge", anti_aliasing=False, preserve_range=True)
+    return np.ascontiguousarray(img, dtype=np.float32)
+
+
+def evaluation_crops(
+    images_or_photos: np.ndarray | Sequence[np.ndarray],
+    rng: np.random.Generator,
+    *,
+    squares: int = CROPS_PER_IMAGE,
+    crops: int = CROPS_PER_IMAGE,
+) -> np.ndarray:
+    """The §8 crops: per photo ``squares`` random squares -> 80x80, ``crops`` random 64x64 of each.
+
+    ``images_or_photos``: an ``(N, H, W, 3)`` array or a sequence of ``(H, W, 3)`` photos of any
+    sizes (at least 1x1). A square has side ``U[0.5, 1] * min(H, W)`` at a uniform position.
+    Returns ``(N * squares * crops, 64, 64, 3)`` float32, photo-major order. Draws from ``rng``
+    in a fixed order, so equal seeds give equal crop geometry for equally sized photos.
+    """
+    out = []
+    for photo in images_or_photos:
+        photo = np.asarray(photo, dtype=np.float32)
+        if photo.ndim != 3 or photo.shape[-1] != 3:
+            raise ValueError(f"evaluation_crops: expected (H, W, 3) photos, got shape {photo.shape}")
+        h, w = photo.shape[:2]
+        for _ in range(squares):
+            lo = max(1, int(np.ceil(MIN_SQUARE_FRACTION * min(h, w))))
+            side = int(rng.integers(lo, min(h, w) + 1))
+            y = int(rng.integers(0, h - side + 1))
+            x = int(rng.integers(0, w - side + 1))
+            square = resize_area(photo[y : y + side, x : x + side], SQUARE_SIZE)
+            oy = rng.integers(0, SQUARE_SIZE - CROP_SIZE + 1, size=crops)
+            ox = rng.integers(0, SQUARE_SIZE - CROP_SIZE + 1, size=crops)
+            out.extend(square[a : a + CROP_SIZE, b : b + CROP_SIZE] for a, b in zip(oy, ox))
+    if not out:
+        raise ValueError("evaluation_crops: no images given")
+    return np.stack(out)
+
+
+def statistic_histograms(stats: np.ndarray, bins: int = BINS) -> np.ndarray:
+    """``(M, 3)`` statistics -> ``(3, bins)`` histograms over [0, 1], each summing to 1."""
+    stats = np.clip(np.asarray(stats, dtype=np.float64), 0.0, 1.0)
+    if stats.ndim != 2 or len(stats) == 0:
+        raise ValueError(f"statistic_histograms: expected non-empty (M, k) statistics, got {stats.shape}")
+    return np.stack([np.histogram(col, bins=bins, range=(0.0, 1.0))[0] / len(stats) for col in stats.T])
+
+
+def intersection_from_statistics(out_stats: np.ndarray, target_stats: np.ndarray) -> dict[str, float]:
+    """Histogram intersection (percent) of two statistic sets ``(M, 3)`` and ``(K, 3)``."""
+    inter = np.minimum(statistic_histograms(out_stats), statistic_histograms(target_stats)).sum(axis=1) * 100.0
+    result = {name: float(v) for name, v in zip(STATISTICS, inter)}
+    result["average"] = float(inter.mean())
+    return result
+
+
+def histogram_intersection(outputs, targets, seed: int = 0) -> dict[str, float]:
+    """SPEC §8 score of ``outputs`` against ``targets`` (display-referred, [0, 1]).
+
+    Both are ``(N, H, W, 3)`` arrays or sequences of ``(H, W, 3)`` photos; the two sets may
+    differ in size. Each set's crops are drawn from its own ``default_rng(seed)``, so a set
+    compared with itself scores exactly 100. Returns percent values keyed ``luminance``,
+    ``contrast``, ``saturation`` and ``average``.
+    """
+    out_stats = crop_statistics(evaluation_crops(outputs, np.random.default_rng(seed)))
+    tgt_stats = crop_statistics(evaluation_crops(targets, np.random.default_rng(seed)))
+    return intersection_from_statistics(out_stats, tgt_stats)
+
+
+def _paired(a, b, name: str) -> tuple[np.ndarray, np.ndarray]:
+    a = np.clip(np.asarray(a, dtype=np.float64), 0.0, 1.0)
+    b = np.clip(np.asarray(b, dtype=np.float64), 0.0, 1.0)
+    if a.shape != b.shape or a.ndim not in (3, 4) or a.shape[-1] != 3:
+        raise ValueError(f"{name}: expected two (H, W, 3) or (N, H, W, 3) arrays of one shape, got {a.shape} and {b.shape}")
+    return (a[None], b[None]) if a.ndim == 3 else (a, b)
+
+
+def psnr(a, b) -> float:
+    """Peak signal-to-noise ratio in dB of display values clipped to [0, 1] (peak 1).
+
+    ``(H, W, 3)`` pairs give one value; ``(N, H, W, 3)`` batches give the mean of the per-image
+    PSNRs. Identical images give ``inf``.
+    """
+    a, b = _paired(a, b, "psnr")
+    mse = ((a - b) ** 2).reshape(len(a), -1).mean(axis=1)
+    with np.errstate(divide="ignore"):
+        per_image = 10.0 * np.log10(1.0 / mse)
+    return float(per_image.mean())
+
+
+def delta_e76(a, b) -> float:
+    """Mean CIE76 colour difference ``||Lab_a - Lab_b||`` (L* in [0, 100]).
+
+    Both inputs are taken as **sRGB-encoded** display values (the agent's output after its own
+    gamma), clipped to [0, 1]; ``skimage.color.rgb2lab`` decodes sRGB to linear, converts to XYZ
+    and to CIELAB with the D65 white point. Batches give the mean over images of the per-image
+    mean over pixels.
+    """
+    from skimage.color import rgb2lab
+
+    a, b = _paired(a, b, "delta_e76")
+    per_image = [np.sqrt(((rgb2lab(x) - rgb2lab(y)) ** 2).sum(axis=-1)).mean() for x, y in zip(a, b)]
+    return float(np.mean(per_image))
