@@ -1,0 +1,217 @@
+"""``ExposureRLModule``: the paper's policy and value networks (SPEC §5) as an RLlib RLModule.
+
+Observations ``{"image": (S, S, 3) linear RGB, "state": (3 + F,)}``; actions
+``{"filter": Discrete(F), "params": Box(-1, 1, (P,))}`` (see ``docs/ARCHITECTURE.md``).
+
+Networks (all on the image with the state vector appended as constant planes):
+
+* ``pi.param_encoder`` (ConvEncoder, optional dropout) -> per-filter MLP heads: filter ``f``'s
+  head outputs only its own ``k_f`` parameter means (action units, [-1, 1] nominal); the
+  heads are one block-diagonal layer pair (``Linear(D, F*H)`` then a batched ``(F, H, P)``
+  product masked to each filter's ``k_f`` columns), i.e. F independent MLP(H) heads.
+* ``pi.filter_encoder`` (a separate ConvEncoder) -> MLP(H) -> filter logits.
+* ``pi.log_std`` ``(F, P)``: state-independent log standard deviations per filter parameter.
+* ``vf``: ConvEncoder -> MLP(H) -> scalar value.
+
+The action distribution (:mod:`policies.action_dist`) samples the filter, then that filter's
+own Gaussian; the filter choice is mixed with ``filter_epsilon`` uniform (SPEC §3: 5 %), inside
+the distribution inputs so sampling and training see the same probabilities.
+
+``model_config`` keys (defaults = the paper; ``preset="small"`` is a CPU-friendly variant):
+``filters`` (short names, default the paper's eight), ``thumb_size`` (taken from the
+observation space when absent), ``encoder_channels``, ``feature_channels``, ``hidden``,
+``dropout`` (policy feature; 0 by default because PPO's importance ratios need the sampling
+and training passes to be the same function), ``log_std_init``, ``filter_epsilon``.
+
+APPO: ``TargetNetworkAPI`` keeps a frozen copy of ``pi``. Env runners build the inference-only
+variant (no ``vf`` and no target copy).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.utils import make_target_network
+from ray.rllib.core.rl_module.apis import (
+    TARGET_NETWORK_ACTION_DIST_INPUTS,
+    InferenceOnlyAPI,
+    TargetNetworkAPI,
+    ValueFunctionAPI,
+)
+from ray.rllib.core.rl_module.torch import TorchRLModule
+from torch import nn
+
+from exposure_env import filters as filter_registry
+
+from .action_dist import filter_params_distribution, param_mask
+from .networks import ConvEncoder, mlp, with_state_planes
+
+#: The paper's sizes (SPEC §5).
+PAPER_MODEL = {
+    "encoder_channels": (32, 64, 128),
+    "feature_channels": 256,
+    "hidden": 128,
+    "dropout": 0.0,
+    "log_std_init": -1.0,
+    "filter_epsilon": 0.05,
+}
+
+#: Presets selectable with ``model_config["preset"]``; explicit keys override them.
+PRESETS = {
+    "paper": {},
+    "small": {"encoder_channels": (16, 32, 32), "feature_channels": 32, "hidden": 64},
+}
+
+
+def resolve_model_config(model_config: dict | None) -> dict:
+    """Defaults, then the preset, then explicit keys; validates the preset name."""
+    cfg = dict(model_config or {})
+    preset = cfg.pop("preset", "paper") or "paper"
+    if preset not in PRESETS:
+        raise ValueError(f"model_config preset {preset!r} unknown; known: {', '.join(PRESETS)}")
+    out = {**PAPER_MODEL, **PRESETS[preset], **cfg, "preset": preset}
+    out["encoder_channels"] = tuple(int(c) for c in out["encoder_channels"])
+    return out
+
+
+class PerFilterHeads(nn.Module):
+    """F independent MLP(H) heads on one feature, filter ``f`` writing only ``k_f`` outputs.
+
+    ``(N, D)`` -> ``(N, F, P)`` with zeros beyond each filter's ``k_f`` parameters.
+    """
+
+    def __init__(self, in_dim: int, hidden: int, num_params: tuple[int, ...], width: int):
+        super().__init__()
+        n_f = len(num_params)
+        self.num_filters, self.hidden = n_f, hidden
+        self.first = nn.Linear(in_dim, n_f * hidden)
+        bound = 1.0 / math.sqrt(hidden)
+        self.weight = nn.Parameter(torch.empty(n_f, hidden, width).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(n_f, width))
+        self.register_buffer("mask", torch.as_tensor(param_mask(num_params, width)), persistent=False)
+        with torch.no_grad():  # start near the identity action (0) with small outputs
+            self.weight.mul_(0.1)
+
+    def forward(self, feature: torch.Tensor) -> torch.Tensor:
+        h = nn.functional.leaky_relu(self.first(feature), 0.2)
+        h = h.reshape(feature.shape[0], self.num_filters, self.hidden)
+        return (torch.einsum("nfh,fhp->nfp", h, self.weight) + self.bias) * self.mask
+
+
+class PolicyNet(nn.Module):
+    """``(image, state) -> (filter logits (N, F), param means (N, F, P), log-std (F, P))``."""
+
+    def __init__(self, in_channels: int, size: int, num_params: tuple[int, ...], width: int, cfg: dict):
+        super().__init__()
+        enc = dict(channels=cfg["encoder_channels"], out_channels=cfg["feature_channels"], input_size=size)
+        self.param_encoder = ConvEncoder(in_channels, dropout=float(cfg["dropout"]), **enc)
+        self.param_heads = PerFilterHeads(self.param_encoder.feature_dim, cfg["hidden"], num_params, width)
+        self.filter_encoder = ConvEncoder(in_channels, **enc)
+        self.filter_head = mlp(self.filter_encoder.feature_dim, len(num_params), cfg["hidden"])
+        self.log_std = nn.Parameter(torch.full((len(num_params), width), float(cfg["log_std_init"])))
+
+    def forward(self, image: torch.Tensor, state: torch.Tensor):
+        x = with_state_planes(image, state)
+        logits = self.filter_head(self.filter_encoder(x))
+        means = self.param_heads(self.param_encoder(x))
+        return logits, means, self.log_std
+
+
+class ValueNet(nn.Module):
+    """``(image, state) -> V (N,)``: encoder + MLP(H) + scalar."""
+
+    def __init__(self, in_channels: int, size: int, cfg: dict):
+        super().__init__()
+        self.encoder = ConvEncoder(
+            in_channels, channels=cfg["encoder_channels"], out_channels=cfg["feature_channels"], input_size=size
+        )
+        self.head = mlp(self.encoder.feature_dim, 1, cfg["hidden"])
+
+    def forward(self, image: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(with_state_planes(image, state))).squeeze(-1)
+
+
+class ExposureRLModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, InferenceOnlyAPI):
+    """Policy + value for the Exposure env (PPO and APPO; see module docstring)."""
+
+    def setup(self):
+        obs, act = self.observation_space, self.action_space
+        if not (isinstance(obs, gym.spaces.Dict) and {"image", "state"} <= set(obs.spaces)):
+            raise ValueError(f"ExposureRLModule needs a Dict observation with image and state, got {obs}")
+        if not (isinstance(act, gym.spaces.Dict) and set(act.spaces) == {"filter", "params"}):
+            raise ValueError(f"ExposureRLModule needs a Dict action {{filter, params}}, got {act}")
+        cfg = resolve_model_config(self.model_config)
+        names = cfg.get("filters")
+        flist = filter_registry.resolve(names)
+        num_filters, width = int(act["filter"].n), int(act["params"].shape[0])
+        if len(flist) != num_filters:
+            raise ValueError(f"model_config filters has {len(flist)} entries but the action space has {num_filters}")
+        size, state_dim = int(obs["image"].shape[0]), int(obs["state"].shape[0])
+        cfg["filters"] = [f.short_name for f in flist]
+        cfg["thumb_size"] = int(cfg.get("thumb_size") or size)
+        self.resolved_config = cfg
+        self.num_params = tuple(f.num_params for f in flist)
+        self.width = width
+        self.filter_epsilon = float(cfg["filter_epsilon"])
+        self.action_dist_cls = filter_params_distribution(self.num_params, width)
+
+        in_channels = int(obs["image"].shape[-1]) + state_dim
+        self.pi = PolicyNet(in_channels, size, self.num_params, width, cfg)
+        self.vf = ValueNet(in_channels, size, cfg)
+
+    # --- policy ------------------------------------------------------------------------
+    def policy_heads(self, image: torch.Tensor, state: torch.Tensor, net: nn.Module | None = None):
+        """Raw outputs: ``(logits (N, F), means (N, F, P), log_std (F, P))`` in action units."""
+        return (net or self.pi)(image, state)
+
+    def policy_outputs(self, image: torch.Tensor, state: torch.Tensor):
+        """``(filter_logits (N, F), param_mean (N, P))`` for the greedy (most likely) filter.
+
+        ``param_mean`` is the chosen filter's mean in action units (unclamped; its first
+        ``k_f`` entries matter, the tail is 0). Traceable with ``torch.jit.trace``.
+        """
+        logits, means, _ = self.pi(image, state)
+        f = logits.argmax(-1)
+        idx = f[:, None, None].expand(-1, 1, means.shape[-1])
+        return logits, means.gather(1, idx).squeeze(1)
+
+    def _dist_inputs(self, logits: torch.Tensor, means: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+        n = logits.shape[0]
+        if self.filter_epsilon > 0:
+            mixed = torch.logaddexp(
+                torch.log_softmax(logits, -1) + math.log(1.0 - self.filter_epsilon),
+                torch.full_like(logits, math.log(self.filter_epsilon / logits.shape[-1])),
+            )
+        else:
+            mixed = logits
+        return torch.cat([mixed, means.reshape(n, -1), log_std.reshape(1, -1).expand(n, -1)], dim=-1)
+
+    def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        obs = batch[Columns.OBS]
+        logits, means, log_std = self.pi(obs["image"], obs["state"])
+        return {Columns.ACTION_DIST_INPUTS: self._dist_inputs(logits, means, log_std)}
+
+    # --- value -------------------------------------------------------------------------
+    def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
+        obs = batch[Columns.OBS]
+        return self.vf(obs["image"], obs["state"])
+
+    # --- APPO target network -------------------------------------------------------------
+    def make_target_networks(self) -> None:
+        self._old_pi = make_target_network(self.pi)
+
+    def get_target_network_pairs(self):
+        return [(self.pi, self._old_pi)]
+
+    def forward_target(self, batch: dict[str, Any]) -> dict[str, Any]:
+        obs = batch[Columns.OBS]
+        logits, means, log_std = self._old_pi(obs["image"], obs["state"])
+        return {TARGET_NETWORK_ACTION_DIST_INPUTS: self._dist_inputs(logits, means, log_std)}
+
+    # --- inference-only variant (env runners) -----------------------------------------------
+    def get_non_inference_attributes(self) -> list[str]:
+        return ["vf", "_old_pi"]
