@@ -1,0 +1,62 @@
+"""The learning-rate schedule of SPEC §6, one definition for every learner of the project.
+
+``lr(t) = base * 0.1 ** (3 t / T)``: every rate decays by 10x over each third of training
+(1000x in all), ``t`` and ``T`` in the same unit (training iterations, or env steps for
+RLlib's timestep-keyed schedules). Base rates: the discriminator 5e-5, the policy 0.3x that,
+the value function 10x the policy's. All learners use Adam with betas (0.5, 0.9).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+#: Base learning rate of the discriminator (SPEC §6).
+DISCRIMINATOR_LR = 5e-5
+#: Policy lr = ``POLICY_LR_SCALE * DISCRIMINATOR_LR`` (1.5e-5).
+POLICY_LR_SCALE = 0.3
+#: Value lr = ``VALUE_LR_SCALE * policy lr`` (1.5e-4).
+VALUE_LR_SCALE = 10.0
+#: Adam (beta1, beta2) of every learner.
+ADAM_BETAS = (0.5, 0.9)
+#: Number of 10x decays over the whole run.
+DECADES = 3.0
+
+
+def lr_factor(step: float, total_steps: float) -> float:
+    """Multiplier ``0.1 ** (3 t / T)`` in (0.001, 1]; ``t`` is clamped to ``[0, T]``."""
+    if total_steps <= 0:
+        raise ValueError(f"lr schedule: total_steps must be > 0, got {total_steps}")
+    t = min(max(float(step), 0.0), float(total_steps))
+    return 0.1 ** (DECADES * t / float(total_steps))
+
+
+def learning_rate(base: float, step: float, total_steps: float) -> float:
+    """``base * 0.1 ** (3 t / T)`` (SPEC §6)."""
+    return base * lr_factor(step, total_steps)
+
+
+def base_lrs(discriminator_lr: float = DISCRIMINATOR_LR) -> dict[str, float]:
+    """The three base rates derived from the discriminator's: ``{discriminator, policy, value}``."""
+    policy = POLICY_LR_SCALE * discriminator_lr
+    return {"discriminator": discriminator_lr, "policy": policy, "value": VALUE_LR_SCALE * policy}
+
+
+def lr_lambda(total_steps: float) -> Callable[[int], float]:
+    """Factor function for ``torch.optim.lr_scheduler.LambdaLR`` (stepped once per iteration)."""
+    if total_steps <= 0:
+        raise ValueError(f"lr schedule: total_steps must be > 0, got {total_steps}")
+    return lambda step: lr_factor(step, total_steps)
+
+
+def piecewise_schedule(base: float, total_steps: int, points: int = 31) -> list[list[float]]:
+    """``[[t, lr], ...]`` at ``points`` evenly spaced steps, for RLlib's ``lr=`` schedules
+    (which interpolate linearly between points; 31 points keep the error under 1%)."""
+    if points < 2:
+        raise ValueError(f"lr schedule: need at least 2 points, got {points}")
+    if total_steps <= 0:
+        raise ValueError(f"lr schedule: total_steps must be > 0, got {total_steps}")
+    out = []
+    for i in range(points):
+        t = round(total_steps * i / (points - 1))
+        out.append([int(t), learning_rate(base, t, total_steps)])
+    return out
