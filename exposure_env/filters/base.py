@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..backend import asarray_like, merge_channels, ops_for, param_columns, split_channels, to_numpy
+from ..backend import asarray_like, is_cupy, merge_channels, ops_for, param_columns, split_channels, to_numpy
 
 
 def tanh_range(ops, x, lo: float, hi: float, initial: float | None = None):
@@ -91,6 +91,10 @@ class Filter:
             raise ValueError(f"{self.name}: {images.shape[0]} images but {params.shape[0]} parameter rows")
         if params.dtype != images.dtype:
             params = params.to(images.dtype) if hasattr(params, "to") else params.astype(images.dtype)
+        if is_cupy(images):  # one fused CUDA kernel built from this same pixel() formula
+            from .cupy_fused import apply_filter_fused
+
+            return apply_filter_fused(self, images, params)
         r, g, b = split_channels(images)
         r, g, b = self.pixel(r, g, b, param_columns(params, self.num_params))
         return merge_channels(r, g, b)

@@ -1,4 +1,4 @@
-"""Level: ``out = clip((img - lo) / (hi - lo), 0, 1)``, black point ``lo`` in [0, 1),
+"""Level: ``out = clip((img - lo) / (hi - lo), 0, 1)``, black point ``lo`` in [0, 1) (actions reach 0.999),
 white point ``hi`` in [1, 2]. In the release, not in the paper's default set."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ class Level(Filter):
     name = "Level"
     num_params = 2
     per_channel = True
-    ranges = (ParamRange("black", 0.0, 0.999, "", identity=0.0), ParamRange("white", 1.0, 2.0, "", identity=1.0))
+    ranges = (ParamRange("black", 0.0, 1.0, "", identity=0.0), ParamRange("white", 1.0, 2.0, "", identity=1.0))
 
     def params(self, raw):
         ops = ops_of(raw)

@@ -2,7 +2,8 @@
 
 ``s = exp(tanh_range(-0.5, 0.5)(x))`` with the red input zeroed, then
 ``s /= 1e-5 + 0.27 s_r + 0.67 s_g + 0.06 s_b`` so brightness is kept. Parameters are the
-final multipliers (R, G, B), each roughly in [0.6, 1.7].
+final multipliers (R, G, B): R in [0.68, 1.40], G in [0.78, 1.17], B in [0.43, 2.13]
+(the extremes of the normalisation over the allowed raw range).
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ class WhiteBalance(Filter):
     name = "White balance"
     num_params = 3
     per_channel = True
-    ranges = tuple(ParamRange(f"{c}_multiplier", 0.6, 1.7, "x", identity=1.0) for c in "rgb")
+    ranges = (
+        ParamRange("r_multiplier", 0.68, 1.40, "x", identity=1.0),
+        ParamRange("g_multiplier", 0.78, 1.17, "x", identity=1.0),
+        ParamRange("b_multiplier", 0.43, 2.13, "x", identity=1.0),
+    )
 
     def params(self, raw):
         ops = ops_of(raw)
