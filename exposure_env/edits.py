@@ -25,7 +25,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from . import filters as _filters
-from .backend import asarray_like, is_cupy, is_torch
+from .backend import asarray_like, is_cupy, is_torch, merge_channels, split_channels
 
 #: Target pixels per tile on CPU: 128 K pixels x 3 channels x 4 B = 1.5 MB per plane set.
 TILE_PIXELS = 1 << 17
@@ -154,15 +154,29 @@ def apply_edits(image, edits: Iterable[Edit], *, tiled: bool = True, workers: in
     return out[0] if single else out
 
 
+def _scalar_params(images, edits):
+    """Each edit's parameters as 0-d arrays of the image's backend (scalar fast paths, no broadcast)."""
+    if is_torch(images):
+        import torch
+
+        return [[torch.tensor(v, dtype=images.dtype) for v in e.params] for e in edits]
+    return [[images.dtype.type(v) for v in e.params] for e in edits]
+
+
 def _apply_tiled(images, edits, workers: int):
+    """Row tiles through the whole list: split into planes once, every ``pixel`` formula, merge once."""
     n, h, w, _ = images.shape
     rows = max(1, TILE_PIXELS // w)
     out = images.new_empty(images.shape) if is_torch(images) else np.empty_like(images)
     tiles = [(i, r) for i in range(n) for r in range(0, h, rows)]
+    chain = [(e.filter_obj, p) for e, p in zip(edits, _scalar_params(images, edits))]
 
     def run(tile):
         i, r = tile
-        out[i : i + 1, r : r + rows] = _apply_sequential(images[i : i + 1, r : r + rows], edits)
+        planes = split_channels(images[i : i + 1, r : r + rows])
+        for f, p in chain:
+            planes = f.pixel(*planes, p)
+        out[i : i + 1, r : r + rows] = merge_channels(*planes)
 
     if workers <= 1:
         for t in tiles:
