@@ -11,6 +11,7 @@ actor in :mod:`rewards.actor` is a thin wrapper around it.
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -440,7 +441,7 @@ class LocalDiscriminator:
         path = Path(path)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError, ValueError) as exc:
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ValueError(f"{path}: not a discriminator checkpoint ({first})") from exc
         if not isinstance(state, dict) or "model" not in state:

@@ -14,6 +14,15 @@ import ray
 from .actor import DEFAULT_NAME
 
 
+def _to_host(images):
+    """NumPy view of a NumPy / torch / CuPy batch (device arrays are copied to the host)."""
+    if hasattr(images, "detach"):  # torch
+        return images.detach().cpu().numpy()
+    if hasattr(images, "__cuda_array_interface__") and hasattr(images, "get"):  # cupy
+        return images.get()
+    return images
+
+
 class DiscriminatorScorer:
     """``score(images (N,64,64,3) float32, refs=None) -> (N,) float32``, higher = target-like.
 
@@ -39,7 +48,7 @@ class DiscriminatorScorer:
         return self._handle
 
     def score(self, images, refs=None) -> np.ndarray:
-        images = np.ascontiguousarray(images, dtype=np.float32)
+        images = np.ascontiguousarray(_to_host(images), dtype=np.float32)
         if len(images) == 0:
             return np.zeros(0, np.float32)
         method = self.handle.score_and_add if self.feed_fakes else self.handle.score
