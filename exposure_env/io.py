@@ -1,0 +1,452 @@
+"""Photo files in and out: ``read_image`` -> linear RGB float32, ``write_image``, ``thumbnail``.
+
+Reading (:func:`read_image`) returns ``(H, W, 3)`` float32 linear RGB, nominally [0, 1]:
+
+* TIFF (tifffile): 8/16-bit unsigned or float samples; float TIFFs are linear as they are
+  (negatives clipped to 0, values above 1 kept).
+* PNG (16-bit through imagecodecs, 8-bit through Pillow), JPEG and other Pillow formats.
+* camera RAW (``.dng .cr2 .cr3 .nef .arw .raf .orf .rw2 ...``) through rawpy/LibRaw:
+  demosaiced, camera white balance, linear (``gamma=(1, 1)``), no auto-brightening, 16 bit.
+* the transfer function comes from :mod:`exposure_env.colourspace` (``space="auto"`` picks
+  the documented default per file type).
+* channels: RGB is required. RGBA is accepted only when every pixel is opaque (the alpha
+  channel is dropped); transparent RGBA, grayscale, grayscale+alpha and CMYK are rejected.
+
+Every problem with a file raises :class:`ImageError` whose message is one line,
+``"<path>: <problem>"``.
+
+Writing (:func:`write_image`) clips to [0, 1] and applies **no** transfer function: the
+agent's own edits (Gamma, curves) are the display transform. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .colourspace import (
+    RASTER_SUFFIXES,
+    RAW_SUFFIXES,
+    TIFF_SUFFIXES,
+    check_space,
+    detect_space,
+    linearize,
+)
+
+#: Largest photo read by default, in pixels (200 MP; medium-format backs reach 150 MP).
+DEFAULT_MAX_PIXELS = 200_000_000
+
+#: Every suffix :func:`read_image` accepts (lower case).
+SUPPORTED_SUFFIXES = frozenset(TIFF_SUFFIXES | RASTER_SUFFIXES | RAW_SUFFIXES)
+
+#: ``write_image`` formats by suffix.
+WRITE_FORMATS = {".tif": "tiff", ".tiff": "tiff", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_PIL_LOCK = threading.Lock()
+
+
+class ImageError(ValueError):
+    """A photo file that cannot be used; ``str(err)`` is ``"<path>: <problem>"`` on one line."""
+
+    def __init__(self, path, problem: str):
+        self.path = str(path)
+        self.problem = " ".join(str(problem).split())
+        super().__init__(f"{self.path}: {self.problem}")
+
+
+def is_supported(path: str | Path) -> bool:
+    """True when ``path``'s suffix is one :func:`read_image` decodes."""
+    return Path(path).suffix.lower() in SUPPORTED_SUFFIXES
+
+
+# --------------------------------------------------------------------------- reading
+def read_image(path: str | Path, space: str = "auto", *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode a photo into ``(H, W, 3)`` float32 linear RGB (see the module docstring).
+
+    ``space``: ``"auto"`` (default per file type, :func:`exposure_env.colourspace.detect_space`)
+    or one of :data:`exposure_env.colourspace.SPACES`. ``max_pixels``: larger photos are
+    refused from their header, before decoding.
+    """
+    space = check_space(space, allow_auto=True)
+    path = Path(path)
+    _check_file(path)
+    suffix = path.suffix.lower()
+    if suffix in RAW_SUFFIXES:
+        pixels, recorded = _read_raw(path, max_pixels), None
+    else:
+        with open(path, "rb") as fh:
+            head = fh.read(32)
+        if head.startswith(_TIFF_MAGIC):
+            pixels, recorded = _read_tiff(path, max_pixels)
+        elif head.startswith(_PNG_MAGIC) and _png_bit_depth(head) == 16:
+            pixels, recorded = _read_png16(path, head, max_pixels), None
+        else:
+            pixels, recorded = _read_pillow(path, max_pixels), None
+    rgb = _to_rgb(path, pixels)
+    values = _to_unit(path, rgb)
+    if space == "auto":
+        space = detect_space(path, rgb.dtype, recorded)
+    return np.ascontiguousarray(linearize(values, space), dtype=np.float32)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise ImageError(path, "no such file")
+    if path.is_dir():
+        raise ImageError(path, "is a folder, not an image file")
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        kinds = "TIFF, PNG, JPEG, WebP, BMP or a camera RAW file (.dng, .cr2, .nef, .arw, ...)"
+        raise ImageError(path, f"unsupported file type {path.suffix or '(no suffix)'!r}; expected {kinds}")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ImageError(path, f"cannot be read ({exc.strerror or exc})") from exc
+    if size == 0:
+        raise ImageError(path, "empty file (0 bytes)")
+
+
+def _check_size(path: Path, height: int, width: int, max_pixels: int) -> None:
+    if height <= 0 or width <= 0:
+        raise ImageError(path, f"image has no pixels ({width} x {height})")
+    if height * width > max_pixels:
+        raise ImageError(
+            path,
+            f"image too large: {width} x {height} = {height * width / 1e6:.1f} MP "
+            f"(limit {max_pixels / 1e6:.1f} MP; raise max_pixels to allow it)",
+        )
+
+
+def _read_tiff(path: Path, max_pixels: int):
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if not tif.pages:
+                raise ImageError(path, "TIFF file has no images")
+            page = tif.pages.first
+            axes, shape = page.axes, page.shape
+            if "Y" not in axes or "X" not in axes:
+                raise ImageError(path, f"TIFF is not a 2-D image (axes {axes}, shape {shape})")
+            _check_size(path, shape[axes.index("Y")], shape[axes.index("X")], max_pixels)
+            if int(page.photometric) == 5:  # SEPARATED
+                raise ImageError(path, "CMYK TIFF; convert it to RGB first")
+            if int(page.photometric) == 3:  # PALETTE
+                raise ImageError(path, "palette (indexed-colour) TIFF; convert it to RGB first")
+            data = page.asarray()
+            meta = tif.shaped_metadata or ()
+            recorded = meta[0].get("space") if meta and isinstance(meta[0], dict) else None
+    except ImageError:
+        raise
+    except MemoryError as exc:
+        raise ImageError(path, "not enough memory to decode this TIFF") from exc
+    except Exception as exc:  # tifffile raises several types for broken files
+        raise ImageError(path, f"truncated or corrupt TIFF ({type(exc).__name__}: {exc})") from exc
+    if data.ndim == 3 and axes.startswith("S"):  # planar (separate) samples
+        data = np.moveaxis(data, 0, -1)
+    elif data.ndim > 3:
+        raise ImageError(path, f"TIFF has an unsupported layout (axes {axes}, shape {data.shape})")
+    if recorded is not None and str(recorded).lower() not in ("linear", "display", "prophoto", "srgb", "srgb-exact"):
+        recorded = None
+    return data, recorded
+
+
+def _png_bit_depth(head: bytes) -> int:
+    """Bit depth from a PNG's IHDR (byte 24), 0 when unreadable."""
+    return head[24] if len(head) > 25 and head[12:16] == b"IHDR" else 0
+
+
+def _read_png16(path: Path, head: bytes, max_pixels: int) -> np.ndarray:
+    width = int.from_bytes(head[16:20], "big")
+    height = int.from_bytes(head[20:24], "big")
+    _check_size(path, height, width, max_pixels)
+    colour_type = head[25]
+    if colour_type in (0, 4):
+        raise ImageError(path, f"grayscale image ({'1 channel' if colour_type == 0 else 'gray + alpha'}, 16-bit PNG); an RGB colour photo is needed")
+    try:
+        import imagecodecs
+    except ImportError as exc:  # pragma: no cover - imagecodecs is a dependency
+        raise ImageError(path, "16-bit PNG needs the imagecodecs package (pip install imagecodecs)") from exc
+    try:
+        return imagecodecs.png_decode(path.read_bytes())
+    except Exception as exc:
+        raise ImageError(path, f"truncated or corrupt PNG ({type(exc).__name__}: {exc})") from exc
+
+
+_GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+def _read_pillow(path: Path, max_pixels: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    with _PIL_LOCK:  # our own size check replaces Pillow's global decompression-bomb limit
+        old_limit = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            im = Image.open(path)
+        except UnidentifiedImageError as exc:
+            raise ImageError(path, f"not an image: the contents are no known image format despite the {path.suffix} name") from exc
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageError(path, f"corrupt image header ({exc})") from exc
+        finally:
+            Image.MAX_IMAGE_PIXELS = old_limit
+    with im:
+        width, height = im.size
+        _check_size(path, height, width, max_pixels)
+        mode = im.mode
+        if mode in _GRAY_MODES:
+            raise ImageError(path, f"grayscale image (mode {mode}); an RGB colour photo is needed")
+        if mode == "CMYK":
+            raise ImageError(path, "CMYK image; convert it to RGB first")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im.load()
+                if mode == "P":
+                    im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+                elif mode == "PA":
+                    im = im.convert("RGBA")
+                elif mode == "RGBa":
+                    im = im.convert("RGBA")
+                elif mode not in ("RGB", "RGBA", "RGBX"):
+                    try:
+                        im = im.convert("RGB")
+                    except ValueError as exc:
+                        raise ImageError(path, f"unsupported colour mode {mode}") from exc
+                data = np.asarray(im)
+        except ImageError:
+            raise
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise ImageError(path, f"truncated or corrupt image data ({exc})") from exc
+    if mode == "RGBX":
+        data = data[..., :3]
+    return data
+
+
+def _read_raw(path: Path, max_pixels: int) -> np.ndarray:
+    try:
+        import rawpy
+    except ImportError as exc:
+        raise ImageError(path, "camera RAW files need rawpy: pip install 'exposure-rl[raw]'") from exc
+    try:
+        with rawpy.imread(str(path)) as raw:
+            _check_size(path, raw.sizes.height, raw.sizes.width, max_pixels)
+            return raw.postprocess(gamma=(1, 1), no_auto_bright=True, output_bps=16, use_camera_wb=True)
+    except ImageError:
+        raise
+    except rawpy.LibRawError as exc:
+        raise ImageError(path, f"not a readable camera RAW file ({type(exc).__name__}: {exc})") from exc
+    except MemoryError as exc:
+        raise ImageError(path, "not enough memory to develop this RAW file") from exc
+
+
+def _to_rgb(path: Path, data: np.ndarray) -> np.ndarray:
+    """Any decoded ``(H, W[, C])`` array -> ``(H, W, 3)``; reject what is not a colour photo."""
+    if data.ndim == 2 or (data.ndim == 3 and data.shape[-1] == 1):
+        raise ImageError(path, "grayscale image (1 channel); an RGB colour photo is needed")
+    if data.ndim != 3:
+        raise ImageError(path, f"unsupported image layout, shape {data.shape}")
+    channels = data.shape[-1]
+    if channels == 2:
+        raise ImageError(path, "grayscale image with alpha (2 channels); an RGB colour photo is needed")
+    if channels == 4:
+        alpha = data[..., 3]
+        opaque = _unit_max(data.dtype)
+        transparent = int(np.count_nonzero(alpha < opaque))
+        if transparent:
+            share = 100.0 * transparent / alpha.size
+            raise ImageError(path, f"RGBA image with transparency ({share:.1f}% of pixels not opaque); flatten it onto a background first")
+        return data[..., :3]
+    if channels != 3:
+        raise ImageError(path, f"{channels} channels; an RGB colour photo (3 channels) is needed")
+    return data
+
+
+def _unit_max(dtype) -> float:
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        return 1.0
+    if dt.kind == "u" and dt.itemsize in (1, 2):
+        return float(np.iinfo(dt).max)
+    return 0.0
+
+
+def _to_unit(path: Path, rgb: np.ndarray) -> np.ndarray:
+    """Samples -> float32 in [0, 1] (integers by their type's max; floats as they are)."""
+    dt = rgb.dtype
+    if dt.kind == "u" and dt.itemsize in (1, 2):
+        return rgb.astype(np.float32) * np.float32(1.0 / np.iinfo(dt).max)
+    if dt.kind == "f":
+        out = rgb.astype(np.float32)
+        bad = ~np.isfinite(out)
+        if bad.any():
+            raise ImageError(path, f"float image contains NaN or Inf values ({int(bad.any(axis=-1).sum())} pixels)")
+        return np.maximum(out, 0.0)
+    raise ImageError(path, f"unsupported sample type {dt} (expected 8/16-bit unsigned integers or floats)")
+
+
+# --------------------------------------------------------------------------- writing
+def write_image(
+    path: str | Path,
+    image: np.ndarray,
+    *,
+    format: str | None = None,
+    bits: int = 16,
+    quality: int = 95,
+    space: str | None = None,
+) -> Path:
+    """Write ``(H, W, 3)`` float RGB, clipped to [0, 1], with no transfer function; atomic.
+
+    ``format``: ``"tiff"``, ``"png"`` or ``"jpeg"`` (default from the suffix: ``.tif/.tiff``,
+    ``.png``, ``.jpg/.jpeg``). ``bits``: 16 or 8 for TIFF and PNG (32 = float TIFF); JPEG is
+    always 8-bit with ``quality`` 1..100. ``space``: recorded in TIFF metadata so that
+    ``read_image(space="auto")`` reads the values back in that space (e.g. ``"linear"``).
+    Raises ``ValueError`` naming the path for a bad image or option.
+    """
+    path = Path(path)
+    fmt = (format or WRITE_FORMATS.get(path.suffix.lower(), "")).lower()
+    fmt = {"tif": "tiff", "jpg": "jpeg"}.get(fmt, fmt)
+    if fmt not in ("tiff", "png", "jpeg"):
+        raise ValueError(f"{path}: cannot tell the output format; use .tif/.tiff, .png or .jpg/.jpeg (or format=)")
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[-1] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{path}: expected an (H, W, 3) RGB image, got shape {arr.shape}")
+    arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{path}: image contains NaN or Inf values")
+    if space is not None:
+        space = check_space(space)
+    allowed = {"tiff": (8, 16, 32), "png": (8, 16), "jpeg": (8, 16)}[fmt]
+    if bits not in allowed:
+        raise ValueError(f"{path}: {fmt.upper()} cannot be written with {bits} bits (choose {', '.join(map(str, allowed))})")
+    if fmt == "jpeg" and not 1 <= int(quality) <= 100:
+        raise ValueError(f"{path}: JPEG quality must be in 1..100, got {quality}")
+    x = np.clip(arr, 0.0, 1.0)
+    if fmt == "jpeg":
+        bits = 8
+    if bits == 32:
+        data = x
+    else:
+        dtype = np.uint16 if bits == 16 else np.uint8
+        data = np.round(x * float(np.iinfo(dtype).max)).astype(dtype)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        os.close(fd)
+        _encode(tmp, fmt, data, quality, space)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _encode(dest: Path, fmt: str, data: np.ndarray, quality: int, space: str | None) -> None:
+    if fmt == "tiff":
+        import tifffile
+
+        tifffile.imwrite(dest, data, photometric="rgb", metadata={"space": space} if space else None)
+    elif fmt == "png" and data.dtype == np.uint16:
+        import imagecodecs
+
+        dest.write_bytes(imagecodecs.png_encode(data))
+    else:
+        from PIL import Image
+
+        im = Image.fromarray(data, "RGB")
+        if fmt == "png":
+            im.save(dest, format="PNG")
+        else:
+            im.save(dest, format="JPEG", quality=int(quality), subsampling=0 if quality >= 90 else 2)
+
+
+# --------------------------------------------------------------------------- resampling
+def area_taps(n_in: int, n_out: int, start: float = 0.0, length: float | None = None):
+    """Sparse area-resampling weights for one axis: ``(index (K, n_out), weight (K, n_out))``.
+
+    Output pixel ``i`` averages the source interval ``start + [i, i + 1) * length / n_out``
+    (source pixel ``j`` covers ``[j, j + 1)``), weighting each source pixel by its overlap;
+    the ``K`` weights of an output pixel sum to 1. An integer ratio gives an exact box
+    filter; fractional ``start`` / ``length`` give sub-pixel crops, so the same scene at 2x
+    resolution maps to the same output.
+    """
+    length = float(n_in - start) if length is None else float(length)
+    if n_out <= 0 or length <= 0 or start < 0 or start + length > n_in + 1e-6:
+        raise ValueError(f"area resample: window [{start}, {start + length}) outside 0..{n_in} or empty output {n_out}")
+    edges = np.minimum(start + np.arange(n_out + 1, dtype=np.float64) * (length / n_out), float(n_in))
+    first = np.floor(edges[:-1]).astype(np.int64)
+    last = np.maximum(np.ceil(edges[1:]).astype(np.int64) - 1, first)
+    k = int((last - first).max()) + 1
+    idx = first[None, :] + np.arange(k)[:, None]
+    w = np.clip(np.minimum(edges[1:], idx + 1.0) - np.maximum(edges[:-1], idx), 0.0, None)
+    w /= w.sum(axis=0, keepdims=True)
+    return np.minimum(idx, n_in - 1), w.astype(np.float32)
+
+
+def area_weights(n_in: int, n_out: int, start: float = 0.0, length: float | None = None) -> np.ndarray:
+    """Dense ``(n_out, n_in)`` form of :func:`area_taps` (rows sum to 1)."""
+    idx, w = area_taps(n_in, n_out, start, length)
+    dense = np.zeros((n_out, n_in), np.float32)
+    np.add.at(dense, (np.broadcast_to(np.arange(n_out), idx.shape), idx), w)
+    return dense
+
+
+def _resample_axis(img: np.ndarray, axis: int, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+    shape = [1] * img.ndim
+    shape[axis] = idx.shape[1]
+    out = None
+    for k in range(idx.shape[0]):  # K gathers; element-wise only (no BLAS threads)
+        term = np.take(img, idx[k], axis=axis) * w[k].reshape(shape)
+        out = term if out is None else out + term
+    return out
+
+
+def resize_area(image: np.ndarray, height: int, width: int, box=None) -> np.ndarray:
+    """Area-averaged resample of ``(H, W, C)`` or ``(N, H, W, C)`` float images.
+
+    ``box = (top, left, box_height, box_width)`` in source pixels (floats allowed) selects the
+    region to resample (default: the whole image). Returns float32 ``(..., height, width, C)``.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    h, w = img.shape[-3], img.shape[-2]
+    top, left, bh, bw = (0.0, 0.0, float(h), float(w)) if box is None else map(float, box)
+    iy, wy = area_taps(h, height, top, bh)
+    ix, wx = area_taps(w, width, left, bw)
+    y0, x0 = int(iy.min()), int(ix.min())  # work on the crop only
+    img = img[..., y0 : int(iy.max()) + 1, x0 : int(ix.max()) + 1, :]
+    iy, ix = iy - y0, ix - x0
+    # shrink the axis with the larger reduction first (fewer values for the second pass)
+    if h / height >= w / width:
+        out = _resample_axis(_resample_axis(img, -3, iy, wy), -2, ix, wx)
+    else:
+        out = _resample_axis(_resample_axis(img, -2, ix, wx), -3, iy, wy)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def centre_square(height: int, width: int) -> tuple[float, float, float, float]:
+    """The centred square ``(top, left, side, side)`` of an image, in (possibly half) pixels."""
+    side = float(min(height, width))
+    return ((height - side) / 2.0, (width - side) / 2.0, side, side)
+
+
+def thumbnail(image: np.ndarray, size: int = 64) -> np.ndarray:
+    """Centre square crop, area-averaged to ``size`` x ``size`` (``(H, W, 3)`` or batched).
+
+    The square is taken at sub-pixel precision, so a photo and its 2x version give nearly
+    the same thumbnail (identical up to rounding when the downscale is exact).
+    """
+    img = np.asarray(image)
+    return resize_area(img, size, size, centre_square(img.shape[-3], img.shape[-2]))
