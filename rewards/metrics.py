@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from exposure_env.colour import luminance
+from exposure_env.datasets.augment import random_square_crops
 
 #: Names of the three crop statistics, in column order of :func:`crop_statistics`.
 STATISTICS = ("luminance", "contrast", "saturation")
@@ -25,8 +26,6 @@ CROPS_PER_IMAGE = 4
 SQUARE_SIZE = 80
 CROP_SIZE = 64
 BINS = 32
-#: Random square crops take a side of ``U[MIN_SQUARE_FRACTION, 1] * min(H, W)`` pixels.
-MIN_SQUARE_FRACTION = 0.5
 
 
 def hls_saturation(images: np.ndarray) -> np.ndarray:
@@ -61,25 +60,6 @@ def crop_statistics(images: np.ndarray) -> np.ndarray:
     return np.stack([lum.mean(axis=1), 2.0 * lum.std(axis=1), sat.mean(axis=1)], axis=1)
 
 
-def resize_area(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize a square ``(S, S, 3)`` image to ``(size, size, 3)`` float32.
-
-    Downscaling first averages integer ``k x k`` blocks (``k = S // size``, box filter, no
-    aliasing), then resamples the rest bilinearly; upscaling is bilinear.
-    """
-    from skimage.transform import resize
-
-    img = np.asarray(image, dtype=np.float32)
-    s = img.shape[0]
-    k = s // size
-    if k >= 2:
-        m = (s // k) * k
-        img = img[:m, :m].reshape(m // k, k, m // k, k, 3).mean(axis=(1, 3))
-    if img.shape[0] != size:
-        img = resize(img, (size, size, 3), order=1, mode="edge", anti_aliasing=False, preserve_range=True)
-    return np.ascontiguousarray(img, dtype=np.float32)
-
-
 def evaluation_crops(
     images_or_photos: np.ndarray | Sequence[np.ndarray],
     rng: np.random.Generator,
@@ -90,22 +70,17 @@ def evaluation_crops(
     """The §8 crops: per photo ``squares`` random squares -> 80x80, ``crops`` random 64x64 of each.
 
     ``images_or_photos``: an ``(N, H, W, 3)`` array or a sequence of ``(H, W, 3)`` photos of any
-    sizes (at least 1x1). A square has side ``U[0.5, 1] * min(H, W)`` at a uniform position.
-    Returns ``(N * squares * crops, 64, 64, 3)`` float32, photo-major order. Draws from ``rng``
-    in a fixed order, so equal seeds give equal crop geometry for equally sized photos.
+    sizes. The squares are the paper's (SPEC §7, :func:`exposure_env.datasets.augment.random_square_crops`):
+    side = the short edge, random position, area-resampled to 80x80. Returns
+    ``(N * squares * crops, 64, 64, 3)`` float32, photo-major order. Draws from ``rng`` in a
+    fixed order, so equal seeds give equal crop geometry for equally shaped photos.
     """
     out = []
     for photo in images_or_photos:
         photo = np.asarray(photo, dtype=np.float32)
         if photo.ndim != 3 or photo.shape[-1] != 3:
             raise ValueError(f"evaluation_crops: expected (H, W, 3) photos, got shape {photo.shape}")
-        h, w = photo.shape[:2]
-        for _ in range(squares):
-            lo = max(1, int(np.ceil(MIN_SQUARE_FRACTION * min(h, w))))
-            side = int(rng.integers(lo, min(h, w) + 1))
-            y = int(rng.integers(0, h - side + 1))
-            x = int(rng.integers(0, w - side + 1))
-            square = resize_area(photo[y : y + side, x : x + side], SQUARE_SIZE)
+        for square in random_square_crops(photo, squares, SQUARE_SIZE, rng):
             oy = rng.integers(0, SQUARE_SIZE - CROP_SIZE + 1, size=crops)
             ox = rng.integers(0, SQUARE_SIZE - CROP_SIZE + 1, size=crops)
             out.extend(square[a : a + CROP_SIZE, b : b + CROP_SIZE] for a, b in zip(oy, ox))
