@@ -241,7 +241,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 def load_weights(module: nn.Module, weights: Mapping[str, Any]) -> nn.Module:
     """Load a ``{name: np.ndarray | tensor}`` state (e.g. from ``get_weights()``) into ``module``."""
-    module.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in weights.items()})
+    module.load_state_dict({k: v if isinstance(v, torch.Tensor) else torch.from_numpy(np.array(v))
+                            for k, v in weights.items()})
     return module
 
 
