@@ -85,8 +85,13 @@ def read_image(path: str | Path, space: str = "auto", *, max_pixels: int = DEFAU
             head = fh.read(32)
         if head.startswith(_TIFF_MAGIC):
             pixels, recorded = _read_tiff(path, max_pixels)
-        elif head.startswith(_PNG_MAGIC) and _png_bit_depth(head) == 16:
-            pixels, recorded = _read_png16(path, head, max_pixels), None
+        elif head.startswith(_PNG_MAGIC) and head[12:16] == b"IHDR":
+            _check_size(path, int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big"), max_pixels)
+            if head[24] == 16:
+                pixels = _read_png16(path, head)
+            else:
+                pixels = _read_pillow(path, max_pixels)
+            recorded = None
         else:
             pixels, recorded = _read_pillow(path, max_pixels), None
     rgb = _to_rgb(path, pixels)
@@ -159,15 +164,8 @@ def _read_tiff(path: Path, max_pixels: int):
     return data, recorded
 
 
-def _png_bit_depth(head: bytes) -> int:
-    """Bit depth from a PNG's IHDR (byte 24), 0 when unreadable."""
-    return head[24] if len(head) > 25 and head[12:16] == b"IHDR" else 0
-
-
-def _read_png16(path: Path, head: bytes, max_pixels: int) -> np.ndarray:
-    width = int.from_bytes(head[16:20], "big")
-    height = int.from_bytes(head[20:24], "big")
-    _check_size(path, height, width, max_pixels)
+def _read_png16(path: Path, head: bytes) -> np.ndarray:
+    """16-bit PNG (Pillow has no 16-bit RGB mode); ``head`` holds the IHDR, size already checked."""
     colour_type = head[25]
     if colour_type in (0, 4):
         raise ImageError(path, f"grayscale image ({'1 channel' if colour_type == 0 else 'gray + alpha'}, 16-bit PNG); an RGB colour photo is needed")
