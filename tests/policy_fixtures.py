@@ -26,11 +26,21 @@ def spaces(thumb: int = 64, filter_names=None):
     return obs, act
 
 
-def tiny_module(seed: int = 0, **overrides):
-    """A random-init ExposureRLModule with :data:`TINY_MODEL` (``overrides`` change its config)."""
+def tiny_module(seed: int = 0, *, vivid: bool = False, **overrides):
+    """A random-init ExposureRLModule with :data:`TINY_MODEL` (``overrides`` change its config).
+
+    A fresh module starts near the identity action; ``vivid=True`` sets random parameter-head
+    biases in [-0.7, 0.7] and larger head weights, so its edits are visible and image-dependent.
+    """
     from policies.rl_module import ExposureRLModule
 
     torch.manual_seed(seed)
     cfg = {**TINY_MODEL, **overrides}
     obs, act = spaces(filter_names=cfg.get("filters"))
-    return ExposureRLModule(observation_space=obs, action_space=act, inference_only=False, model_config=cfg)
+    module = ExposureRLModule(observation_space=obs, action_space=act, inference_only=False, model_config=cfg)
+    if vivid:
+        heads = module.pi.param_heads
+        with torch.no_grad():
+            heads.bias.uniform_(-0.7, 0.7)
+            heads.weight.mul_(10.0)
+    return module
