@@ -6,7 +6,8 @@ retoucher. The policy is either an :class:`policies.rl_module.ExposureRLModule` 
 (e.g. a traced exported policy), with ``params`` either ``(N, P)`` -- the greedy filter's
 parameters -- or ``(N, F, P)`` -- every filter's; all in action units [-1, 1].
 
-Each step mirrors the environment: state vector from :func:`exposure_env.state.make_state`,
+Each step mirrors the environment: the policy sees :func:`exposure_env.env.observe` of the
+images (clipped to [0, OBS_MAX]) and the state vector of :func:`exposure_env.state.make_state`;
 one filter per image, its parameters clipped to [-1, 1] and mapped by
 ``Filter.params_from_action``, applied with ``Filter.apply`` (images stay linear RGB and are
 not clipped between steps).
@@ -21,6 +22,7 @@ import torch
 
 from exposure_env import filters as filter_registry
 from exposure_env.edits import Edit
+from exposure_env.env import observe
 from exposure_env.state import make_state
 
 
@@ -128,7 +130,7 @@ def rollout(
             state = make_state(np.full(n, step), used)
             choice, actions = choose_actions(
                 module_or_fn,
-                current,
+                observe(current),
                 state,
                 deterministic=deterministic,
                 used=used if mask_used else None,

@@ -1,0 +1,152 @@
+"""``exposure train``: train a retouching policy with RLlib (PPO / APPO) and the WGAN critic reward."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def settings_from_options(
+    *,
+    algo: Optional[str],
+    demo: bool,
+    inputs: Optional[Path],
+    targets: Optional[Path],
+    fivek: Optional[Path],
+    fivek_limit: Optional[int],
+    recipe: Optional[str],
+    stop_iters: Optional[int],
+    stop_time: Optional[str],
+    num_env_runners: Optional[int],
+    num_envs_per_runner: Optional[int],
+    num_gpus: float,
+    checkpoint_freq: Optional[int],
+    eval_every: Optional[int],
+    resume: Optional[Path],
+    config: list[str],
+    name: Optional[str],
+    results_dir: Path,
+    seed: int,
+    dashboard: bool,
+):
+    """The :class:`TrainSettings` of the command-line options; ``ValueError`` on a bad combination."""
+    from tune_configs.data import DataSpec
+    from tune_configs.recipes import apply_overrides, get_recipe
+    from tune_configs.training import TrainSettings, load_run_info, parse_duration, resolve_checkpoint
+
+    sources = [bool(demo), inputs is not None or targets is not None, fivek is not None]
+    if sum(sources) > 1:
+        raise ValueError("choose one data source: --demo, --inputs/--targets or --fivek")
+    info = None
+    if resume is not None:
+        info = load_run_info(resolve_checkpoint(resume))
+    if demo:
+        data = DataSpec.demo(seed)
+    elif fivek is not None:
+        data = DataSpec.fivek(fivek, seed, limit=fivek_limit)
+    elif inputs is not None or targets is not None:
+        if inputs is None or targets is None:
+            raise ValueError("--inputs and --targets go together (photos to retouch, photos in the wanted style)")
+        data = DataSpec.folders(inputs, targets, seed)
+    elif info is not None:
+        data = DataSpec(**info["data"])
+    else:
+        raise ValueError("no training data: give --demo, --inputs DIR --targets DIR, or --fivek DIR")
+
+    if recipe is None and info is not None:
+        from tune_configs.recipes import Recipe
+
+        base = Recipe(**info["recipe"])
+    else:
+        base = get_recipe(recipe or ("demo" if data.source == "demo" else "fivek"))
+    changes = {}
+    if algo is not None:
+        changes["algo"] = algo.lower()
+    if stop_iters is not None:
+        changes["stop_iters"] = stop_iters
+        if stop_time is None:
+            changes["stop_time"] = None
+    if stop_time is not None:
+        changes["stop_time"] = parse_duration(stop_time)
+        if stop_iters is None:
+            changes["stop_iters"] = None
+    for key, value in (
+        ("num_env_runners", num_env_runners),
+        ("num_envs_per_env_runner", num_envs_per_runner),
+        ("checkpoint_freq", checkpoint_freq),
+        ("eval_every", eval_every),
+    ):
+        if value is not None:
+            changes[key] = value
+    r = apply_overrides(base.replace(**changes), config)
+    run_name = name or (info["name"] if info is not None else None)
+    return TrainSettings(
+        data=data,
+        recipe=r,
+        name=run_name,
+        results_dir=results_dir,
+        num_gpus=num_gpus,
+        seed=seed,
+        resume=resume,
+        dashboard=dashboard,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train_command(
+        algo: Optional[str] = typer.Option(None, "--algo", help="ppo | appo (default: the recipe's, ppo)."),
+        demo: bool = typer.Option(False, "--demo", help="Train on the bundled demo set."),
+        inputs: Optional[Path] = typer.Option(None, "--inputs", help="Folder of photos to retouch."),
+        targets: Optional[Path] = typer.Option(None, "--targets", help="Folder of photos in the wanted style (unpaired)."),
+        fivek: Optional[Path] = typer.Option(None, "--fivek", help="MIT-Adobe FiveK folder (input/ + expertC/)."),
+        fivek_limit: Optional[int] = typer.Option(None, "--fivek-limit", help="Use only the first N photos of each FiveK split."),
+        recipe: Optional[str] = typer.Option(None, "--recipe", help="demo | fivek (default: demo for --demo, else fivek)."),
+        stop_iters: Optional[int] = typer.Option(None, "--stop-iters", help="Stop after N training iterations."),
+        stop_time: Optional[str] = typer.Option(None, "--stop-time", help="Stop after a duration: seconds, or 10m / 1h."),
+        num_env_runners: Optional[int] = typer.Option(None, "--num-env-runners", help="Sampling processes (CPU each)."),
+        num_envs_per_runner: Optional[int] = typer.Option(None, "--num-envs-per-runner", help="Vectorised envs per runner."),
+        num_gpus: float = typer.Option(0, "--num-gpus", help="GPUs for the learner (0 = CPU)."),
+        checkpoint_freq: Optional[int] = typer.Option(None, "--checkpoint-freq", help="Checkpoint every N iterations."),
+        eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Validate every N iterations."),
+        resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a checkpoint (or a run folder's newest)."),
+        config: list[str] = typer.Option([], "--config", help="KEY=VALUE override (repeatable): lr=1e-4, model.hidden=64, discriminator.n_critic=3, env.reward_scale=0.1, run.eval_every=10."),
+        tune_: bool = typer.Option(False, "--tune", help="Small Ray Tune grid over lr and discriminator n_critic."),
+        name: Optional[str] = typer.Option(None, "--name", help="Run name (folder under --results-dir)."),
+        results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Where run folders go."),
+        seed: int = typer.Option(0, "--seed", help="Random seed (data crops, env runners, networks)."),
+        dashboard: bool = typer.Option(False, "--dashboard", help="Start the Ray dashboard on 127.0.0.1:8265 (needs ray[default])."),
+    ) -> None:
+        """Train a policy; checkpoints, TensorBoard logs and validation scores go to RESULTS_DIR/NAME."""
+        from rich.console import Console
+
+        from tune_configs.training import ConfigError, run_training, run_tune
+
+        console = Console(highlight=False)
+        try:
+            settings = settings_from_options(
+                algo=algo, demo=demo, inputs=inputs, targets=targets, fivek=fivek, fivek_limit=fivek_limit,
+                recipe=recipe, stop_iters=stop_iters, stop_time=stop_time, num_env_runners=num_env_runners,
+                num_envs_per_runner=num_envs_per_runner, num_gpus=num_gpus, checkpoint_freq=checkpoint_freq,
+                eval_every=eval_every, resume=resume, config=list(config), name=name, results_dir=results_dir,
+                seed=seed, dashboard=dashboard,
+            )
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        try:
+            if tune_:
+                best_config, metrics = run_tune(settings)
+                console.print(f"best: {best_config}  HI {metrics.get('hi', float('nan')):.1f}%")
+                return
+            summary = run_training(settings)
+        except ConfigError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        f, b = summary.final_scores, summary.baseline_scores
+        console.print(
+            f"done: {summary.iterations} iterations in {summary.elapsed_s / 60:.1f} min; histogram intersection "
+            f"{f.get('hi', float('nan')):.1f}% (inputs {b['hi']:.1f}%); checkpoint {summary.checkpoint}"
+        )

@@ -1,0 +1,272 @@
+"""Training recipes: every setting of a run in one place, plus typed ``KEY=VALUE`` overrides.
+
+A :class:`Recipe` groups the algorithm's ``.training(...)`` settings, the RLModule's
+``model_config``, the environment's reward weights, the discriminator's config
+(:class:`rewards.discriminator.DiscriminatorConfig`), the sampling layout and the run's
+stopping / checkpoint / validation cadence.
+
+* ``demo``  -- the README's main job: the bundled demo set on a 2-CPU laptop in about 12
+  minutes (small networks, one env runner, short PPO iterations).
+* ``fivek`` -- the paper's FiveK recipe (SPEC §5-7): paper-size networks, discriminator
+  schedule and learning rates of §6, many env runners, GPU learner when available.
+
+Overrides (``exposure train --config KEY=VALUE``, repeatable): ``KEY`` is a training setting
+(``lr``, ``num_epochs``, ``entropy_coeff``, ...; any ``AlgorithmConfig.training`` field) or a
+dotted ``model.*`` / ``env.*`` / ``discriminator.*`` / ``run.*`` key. ``VALUE`` is a Python
+literal (``1e-4``, ``8``, ``[16, 32]``, ``true``/``false``, ``"text"``); it must fit the type
+of the existing setting. Bad keys or values raise ``ValueError`` naming the setting.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Run-level settings a recipe carries (``run.*`` overrides).
+RUN_FIELDS = (
+    "algo",
+    "num_env_runners",
+    "num_envs_per_env_runner",
+    "stop_iters",
+    "stop_time",
+    "checkpoint_freq",
+    "eval_every",
+    "keep_checkpoints",
+    "async_discriminator",
+)
+
+
+@dataclass
+class Recipe:
+    """All settings of a training run (see module docstring)."""
+
+    name: str
+    algo: str = "ppo"
+    training: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, Any] = field(default_factory=dict)
+    discriminator: dict[str, Any] = field(default_factory=dict)
+    num_env_runners: int = 1
+    num_envs_per_env_runner: int = 16
+    stop_iters: int | None = None
+    stop_time: float | None = None  # seconds
+    checkpoint_freq: int = 10
+    eval_every: int = 5
+    keep_checkpoints: int = 3
+    #: Train the discriminator on its actor while the next iteration samples (metrics one
+    #: iteration late) instead of between iterations.
+    async_discriminator: bool = False
+
+    def replace(self, **changes) -> "Recipe":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def demo_recipe() -> Recipe:
+    """The bundled-demo recipe (2 CPUs, about 12 minutes)."""
+    return Recipe(
+        name="demo",
+        algo="ppo",
+        training={
+            "lr": 5e-4,
+            "train_batch_size_per_learner": 640,
+            "minibatch_size": 160,
+            "num_epochs": 6,
+            "entropy_coeff": 0.01,
+            "gamma": 1.0,
+            "lambda_": 0.95,
+            "clip_param": 0.2,
+            "vf_loss_coeff": 1.0,
+            "grad_clip": 1.0,
+        },
+        model={"preset": "small"},
+        env={"reward_scale": 1.0},
+        discriminator={
+            "channels": (16, 32, 32),
+            "out_channels": 32,
+            "hidden": 64,
+            "lr": 2e-4,
+            "lr_decay": False,
+            "n_critic": 5,
+            "n_critic_warmup": 20,
+            "warmup_iterations": 3,
+            "warmup_every": 100000,
+            "pool_size": 2048,
+            "checkpoint_every": 1000000,
+        },
+        num_env_runners=1,
+        num_envs_per_env_runner=32,
+        stop_time=12 * 60.0,
+        checkpoint_freq=50,
+        eval_every=5,
+    )
+
+
+def _default_runners(most: int = 8) -> int:
+    """One env runner per CPU beyond the driver's, at most ``most``."""
+    from .training import available_cpus
+
+    return max(1, min(most, available_cpus() - 1))
+
+
+def fivek_recipe() -> Recipe:
+    """The paper's recipe on FiveK (SPEC §5-7), PPO on the paper-size networks."""
+    return Recipe(
+        name="fivek",
+        algo="ppo",
+        training={
+            "lr": 1.5e-5 * 10,
+            "train_batch_size_per_learner": 4096,
+            "minibatch_size": 512,
+            "num_epochs": 4,
+            "entropy_coeff": 0.05,
+            "gamma": 1.0,
+            "lambda_": 0.95,
+            "clip_param": 0.2,
+            "vf_loss_coeff": 1.0,
+            "grad_clip": 1.0,
+        },
+        model={"preset": "paper"},
+        env={"reward_scale": 0.05},
+        discriminator={},
+        num_env_runners=_default_runners(),
+        num_envs_per_env_runner=32,
+        stop_iters=2000,
+        checkpoint_freq=50,
+        eval_every=10,
+    )
+
+
+RECIPES = {"demo": demo_recipe, "fivek": fivek_recipe}
+
+
+def get_recipe(name: str) -> Recipe:
+    try:
+        return RECIPES[name]()
+    except KeyError:
+        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}") from None
+
+
+def parse_value(text: str) -> Any:
+    """A ``--config`` value: a Python literal, ``true``/``false``/``none``, else the plain string."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        return text.strip()
+
+
+def _coerce(key: str, value: Any, current: Any) -> Any:
+    """``value`` converted to the type of ``current`` where that is unambiguous."""
+    if current is None or value is None:
+        return value
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"--config {key}: expected true or false, got {value!r}")
+        return value
+    if isinstance(current, (int, float)) and not isinstance(current, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"--config {key}: expected a number, got {value!r}")
+        if isinstance(current, int) and isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"--config {key}: expected an integer, got {value!r}")
+        return type(current)(value) if isinstance(current, int) and float(value).is_integer() else value
+    if isinstance(current, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"--config {key}: expected a list, got {value!r}")
+        return type(current)(value)
+    if isinstance(current, str) and not isinstance(value, str):
+        raise ValueError(f"--config {key}: expected text, got {value!r}")
+    return value
+
+
+def _training_defaults(algo: str) -> dict[str, Any]:
+    """Every ``.training(...)`` field of ``algo``'s config class with its default."""
+    from .algorithms import config_class
+
+    import inspect
+
+    cfg = config_class(algo)()
+    names: set[str] = set()
+    for klass in type(cfg).__mro__:
+        if "training" in vars(klass):
+            names |= {p for p in inspect.signature(vars(klass)["training"]).parameters if p not in ("self", "kwargs")}
+    return {n: getattr(cfg, n, None) for n in sorted(names)}
+
+
+def _model_defaults(model: dict) -> dict[str, Any]:
+    from policies.rl_module import resolve_model_config
+
+    return resolve_model_config(model)
+
+
+def _discriminator_defaults(overrides: dict) -> dict[str, Any]:
+    from rewards.discriminator import DiscriminatorConfig
+
+    return DiscriminatorConfig.from_any(overrides).to_dict()
+
+
+ENV_DEFAULTS = {
+    "scorer": "discriminator",  # or "statistics" / "paired" (exposure_env.scorers)
+    "reward_scale": 0.05,
+    "overexposure_weight": 1.0,
+    "reuse_penalty": 1.0,
+    "max_steps": 5,
+    "thumb_size": 64,
+    "filters": None,
+}
+
+
+def apply_overrides(recipe: Recipe, items: list[str] | tuple[str, ...] | None) -> Recipe:
+    """``recipe`` with ``KEY=VALUE`` overrides applied (module docstring); validates every key."""
+    if not items:
+        return recipe
+    r = recipe.replace(
+        training=dict(recipe.training), model=dict(recipe.model), env=dict(recipe.env), discriminator=dict(recipe.discriminator)
+    )
+    for item in items:
+        key, sep, raw = str(item).partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--config {item!r}: expected KEY=VALUE, e.g. lr=1e-4 or model.hidden=64")
+        value = parse_value(raw)
+        group, dot, sub = key.partition(".")
+        if dot and group == "run":
+            if sub not in RUN_FIELDS:
+                raise ValueError(f"--config {key}: unknown run setting; known: {', '.join(RUN_FIELDS)}")
+            r = r.replace(**{sub: _coerce(key, value, getattr(r, sub))})
+        elif dot and group == "model":
+            defaults = _model_defaults(r.model)
+            if sub not in defaults:
+                raise ValueError(f"--config {key}: unknown model setting; known: {', '.join(sorted(defaults))}")
+            r.model[sub] = _coerce(key, value, defaults[sub])
+            _model_defaults(r.model)
+        elif dot and group == "env":
+            if sub not in ENV_DEFAULTS:
+                raise ValueError(f"--config {key}: unknown env setting; known: {', '.join(ENV_DEFAULTS)}")
+            r.env[sub] = _coerce(key, value, r.env.get(sub, ENV_DEFAULTS[sub]))
+        elif dot and group == "discriminator":
+            defaults = _discriminator_defaults(r.discriminator)
+            if sub not in defaults:
+                raise ValueError(f"--config {key}: unknown discriminator setting; known: {', '.join(sorted(defaults))}")
+            r.discriminator[sub] = _coerce(key, value, defaults[sub])
+            try:
+                _discriminator_defaults(r.discriminator)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"--config {key}: {exc}") from None
+        elif not dot:
+            defaults = _training_defaults(r.algo)
+            if key not in defaults:
+                raise ValueError(f"--config {key}: not a {r.algo.upper()} training setting (use model.*, env.*, discriminator.* or run.* for others)")
+            current = r.training.get(key, defaults[key])
+            r.training[key] = _coerce(key, value, current)
+        else:
+            raise ValueError(f"--config {key}: unknown group {group!r}; use model., env., discriminator. or run.")
+    return r

@@ -1,0 +1,94 @@
+"""Fixed-validation-set evaluation of a policy during training (SPEC §8).
+
+The policy decides on the 64x64 thumbnail of each validation crop, deterministically, for
+``steps`` (5) steps (:func:`policies.rollout.rollout`), exactly as the retoucher does; the
+edit list is then applied to the crop itself (:func:`exposure_env.edits.apply_edits`) and the
+result, clipped to [0, 1], is compared with the target set by the histogram intersection of
+:func:`rewards.metrics.histogram_intersection` (fixed crop seed, so numbers are comparable
+between iterations). With paired ground truth, PSNR and CIE76 Delta E are reported too.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from exposure_env import filters as filter_registry
+from exposure_env.edits import apply_edits
+from exposure_env.io import thumbnail
+from rewards.metrics import delta_e76, histogram_intersection, psnr
+
+
+def _display(images: np.ndarray) -> np.ndarray:
+    return np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
+
+
+@dataclass
+class Validator:
+    """``images`` ``(N, S, S, 3)`` linear inputs; ``targets`` display-referred images to match;
+    ``paired``: per-input ground truth (optional)."""
+
+    images: np.ndarray
+    targets: np.ndarray
+    paired: np.ndarray | None = None
+    filters: list[str] | None = None
+    steps: int = 5
+    thumb_size: int = 64
+    strips: int = 4
+    seed: int = 0
+    _baseline: dict | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self):
+        self.images = np.asarray(self.images, dtype=np.float32)
+        self.filter_list = filter_registry.resolve(self.filters)
+        self.thumbs = np.asarray(thumbnail(self.images, self.thumb_size), dtype=np.float32)
+
+    def baseline(self) -> dict[str, float]:
+        """Scores of the untouched inputs (clipped to [0, 1], as if written unedited)."""
+        if self._baseline is None:
+            out = _display(self.images)
+            self._baseline = self._scores(out)
+        return self._baseline
+
+    def _scores(self, outputs: np.ndarray) -> dict[str, float]:
+        hi = histogram_intersection(outputs, self.targets, seed=self.seed)
+        scores = {f"hi_{k}": v for k, v in hi.items()}
+        scores["hi"] = hi["average"]
+        if self.paired is not None:
+            scores["psnr"] = psnr(outputs, self.paired)
+            scores["delta_e"] = delta_e76(outputs, self.paired)
+        return scores
+
+    def evaluate(self, policy) -> dict:
+        """Run ``policy`` (module or callable, see :func:`policies.rollout.rollout`).
+
+        Returns ``{"scores": {...}, "filter_freq": {step: {F: share}}, "param_mean": {F: mean of
+        its parameters in filter units}, "strips": [(frames, labels), ...], "outputs": images}``.
+        """
+        from policies.rollout import rollout
+
+        _, edits, frames = rollout(policy, self.thumbs, self.filter_list, self.steps, deterministic=True)
+        outputs = _display(np.stack([apply_edits(img, e) for img, e in zip(self.images, edits)]))
+        n = len(edits)
+        freq: dict[int, dict[str, float]] = {}
+        for t in range(self.steps):
+            counts = Counter(e[t].filter for e in edits if len(e) > t)
+            freq[t] = {f.short_name: counts.get(f.short_name, 0) / n for f in self.filter_list}
+        values: dict[str, list[float]] = {}
+        for e_list in edits:
+            for e in e_list:
+                values.setdefault(e.filter, []).append(float(np.mean(e.params)))
+        strips = []
+        for i in range(min(self.strips, n)):
+            labels = ["input"] + [e.describe() for e in edits[i]]
+            strips.append(([f[i] for f in frames], labels))
+        return {
+            "scores": self._scores(outputs),
+            "filter_freq": freq,
+            "param_mean": {k: float(np.mean(v)) for k, v in values.items()},
+            "strips": strips,
+            "edits": edits,
+            "outputs": outputs,
+        }
