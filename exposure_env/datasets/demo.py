@@ -160,14 +160,18 @@ def _crops(names, per_photo: int, rng: np.random.Generator) -> tuple[np.ndarray,
     return np.concatenate(crops), labels
 
 
-def build_demo(seed: int = 0) -> DemoData:
-    """Build the demo packs from scratch (no cache); deterministic for ``seed``."""
+def build_demo(seed: int = 0, crops: dict[str, int] | None = None) -> DemoData:
+    """Build the demo packs from scratch (no cache); deterministic for ``seed``.
+
+    ``crops`` overrides :data:`CROPS` (crops per photo of each pack), e.g. for quick tests.
+    """
+    per_photo = {**CROPS, **(crops or {})}
     packs = {}
     for i, (key, names) in enumerate(
         (("train_inputs", INPUT_PHOTOS), ("train_targets", TARGET_PHOTOS), ("val", VAL_PHOTOS))
     ):
         rng = np.random.default_rng([int(seed), DEMO_VERSION, i])
-        clean, labels = _crops(names, CROPS[key], rng)
+        clean, labels = _crops(names, per_photo[key], rng)
         raw_like = degrade(clean, rng)
         if key == "train_inputs":
             packs[key] = ImagePack(raw_like, None, labels)
