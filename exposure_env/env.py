@@ -33,6 +33,7 @@ images and rewards for the same seeds and actions.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import gymnasium as gym
@@ -79,6 +80,15 @@ def action_space(filter_list: Sequence[_filters.Filter]) -> spaces.Dict:
     )
 
 
+def as_pack(pack: ImagePack | str | Path | None, name: str) -> ImagePack | None:
+    """``None``, an :class:`ImagePack`, or the path of a saved pack (``.npz``) -> pack or None."""
+    if pack is None or isinstance(pack, ImagePack):
+        return pack
+    if isinstance(pack, (str, Path)):
+        return ImagePack.load(pack)
+    raise ValueError(f"{name} must be an ImagePack or the path of a saved .npz pack, got {type(pack).__name__}")
+
+
 def default_source() -> tuple[ImagePack, ImagePack]:
     """The bundled demo set's ``(train_inputs, train_targets)`` (:func:`exposure_env.datasets.demo.demo_packs`)."""
     try:
@@ -103,7 +113,7 @@ class EpisodeBatch:
     def __init__(
         self,
         num_envs: int,
-        source: ImagePack | None = None,
+        source: ImagePack | str | Path | None = None,
         scorer: Scorer | None = None,
         filters: Sequence[str] | None = None,
         max_steps: int = 5,
@@ -112,23 +122,26 @@ class EpisodeBatch:
         overexposure_weight: float = 1.0,
         reuse_penalty: float = 1.0,
         keep_frames: bool = False,
+        targets: ImagePack | str | Path | None = None,
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
         self.filters = _filters.resolve(filters)
-        targets = None
+        source, targets = as_pack(source, "source"), as_pack(targets, "targets")
         if source is None:
-            source, targets = default_source()
-        if not isinstance(source, ImagePack):
-            raise ValueError(f"source must be an ImagePack, got {type(source).__name__}")
+            source, demo_targets = default_source()
+            if targets is None and scorer is None:
+                targets = demo_targets
         if thumb_size > source.crop_size:
             raise ValueError(f"thumb_size {thumb_size} is larger than the source's {source.crop_size}px crops")
         if scorer is None:
             if targets is None and source.paired is None:
-                raise ValueError("scorer=None needs target photos: pass scorer=StatisticsScorer(target_pack) or a paired source")
+                raise ValueError("scorer=None needs target photos: pass targets=ImagePack/.npz path, a scorer, or a paired source")
             scorer = StatisticsScorer(targets if targets is not None else ImagePack(source.paired), crop_size=thumb_size)
+        elif targets is not None:
+            raise ValueError("targets only feeds the default StatisticsScorer; pass either scorer or targets")
         if not callable(getattr(scorer, "score", None)):
             raise ValueError(f"scorer {scorer!r} has no score(images, refs=None) method")
         if requires_refs(scorer) and source.paired is None:
@@ -285,9 +298,11 @@ class EpisodeBatch:
 class ExposureEnv(gym.Env):
     """``Exposure-v0``: retouch one photo crop in ``max_steps`` edits (see module docstring).
 
-    ``source``: :class:`ImagePack` of input crops (``None``: the bundled demo set);
-    ``scorer``: a :class:`Scorer` (``None``: :class:`StatisticsScorer` fitted on the demo targets,
-    or on the source's paired targets); ``filters``: short names (``None``: the paper's eight).
+    ``source``: :class:`ImagePack` of input crops or a saved pack's path (``None``: the bundled
+    demo set); ``scorer``: a :class:`Scorer` (``None``: :class:`StatisticsScorer` fitted on
+    ``targets`` -- a pack or path --, else on the demo targets or the source's paired targets);
+    ``filters``: short names (``None``: the paper's eight). Paths keep RLlib ``env_config``
+    small. ``keep_frames`` records every intermediate image for the step strip.
     ``info`` after a step: ``filter`` (short name), ``filter_index``, ``params`` (filter units),
     ``edit`` (:class:`Edit`), ``text`` (its description), ``score``, ``score_before``,
     ``penalty_overexposure``, ``penalty_reuse``, ``step``.
@@ -297,7 +312,7 @@ class ExposureEnv(gym.Env):
 
     def __init__(
         self,
-        source: ImagePack | None = None,
+        source: ImagePack | str | Path | None = None,
         scorer: Scorer | None = None,
         filters: Sequence[str] | None = None,
         max_steps: int = 5,
@@ -308,11 +323,12 @@ class ExposureEnv(gym.Env):
         seed: int | None = None,
         render_mode: str | None = "rgb_array",
         keep_frames: bool = True,
+        targets: ImagePack | str | Path | None = None,
     ):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
         self.engine = EpisodeBatch(
-            1, source, scorer, filters, max_steps, thumb_size, reward_scale, overexposure_weight, reuse_penalty, keep_frames
+            1, source, scorer, filters, max_steps, thumb_size, reward_scale, overexposure_weight, reuse_penalty, keep_frames, targets
         )
         self.filters = self.engine.filters
         self.observation_space = observation_space(len(self.filters), max_steps, thumb_size)

@@ -24,6 +24,7 @@ an :class:`~exposure_env.env.ExposureEnv` seeded with ``seed + i`` given the sam
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -51,7 +52,7 @@ class ExposureVectorEnv(VectorEnv):
     def __init__(
         self,
         num_envs: int = 8,
-        source: ImagePack | None = None,
+        source: ImagePack | str | Path | None = None,
         scorer: Scorer | None = None,
         filters: Sequence[str] | None = None,
         max_steps: int = 5,
@@ -62,11 +63,12 @@ class ExposureVectorEnv(VectorEnv):
         seed: int | None = None,
         render_mode: str | None = "rgb_array",
         keep_frames: bool = False,
+        targets: ImagePack | str | Path | None = None,
     ):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
         self.engine = EpisodeBatch(
-            num_envs, source, scorer, filters, max_steps, thumb_size, reward_scale, overexposure_weight, reuse_penalty, keep_frames
+            num_envs, source, scorer, filters, max_steps, thumb_size, reward_scale, overexposure_weight, reuse_penalty, keep_frames, targets
         )
         self.filters = self.engine.filters
         self.num_envs = self.engine.num_envs
@@ -139,14 +141,14 @@ class ExposureVectorEnv(VectorEnv):
 class _TimedScorer:
     """Wraps a scorer and accumulates the seconds spent in it (benchmarks exclude them)."""
 
-    def __init__(self, scorer):
-        self.scorer, self.seconds, self.calls = scorer, 0.0, 0
+    def __init__(self, scorer, clock=time.perf_counter):
+        self.scorer, self.clock, self.seconds, self.calls = scorer, clock, 0.0, 0
         self.requires_refs = getattr(scorer, "requires_refs", False)
 
     def score(self, images, refs=None):
-        t0 = time.perf_counter()
+        t0 = self.clock()
         out = self.scorer.score(images, refs)
-        self.seconds += time.perf_counter() - t0
+        self.seconds += self.clock() - t0
         self.calls += 1
         return out
 
@@ -161,6 +163,7 @@ def benchmark_env(
     scorer: Scorer | None = None,
     seed: int = 0,
     blocks: int = 5,
+    clock: str = "wall",
 ) -> float:
     """Environment steps per second (``num_envs`` x vector steps / s) under uniform random actions.
 
@@ -169,14 +172,19 @@ def benchmark_env(
     block; the result is the median block rate (robust to a busy machine). Time inside the
     scorer is subtracted unless ``include_scorer``. Autoreset steps count: they are part of
     the stream a learner sees. ``source`` / ``scorer`` default to the environment's defaults.
+    ``clock="cpu"`` measures this process's CPU time instead of wall time: steps per second
+    of CPU core, unaffected by other processes waiting for the same cores.
     """
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"benchmark_env: clock must be 'wall' or 'cpu', got {clock!r}")
+    timer = time.process_time if clock == "cpu" else time.perf_counter
     from .env import ExposureEnv
 
     if vector:
         env = ExposureVectorEnv(num_envs, source=source, scorer=scorer, seed=seed)
     else:
         env, num_envs = ExposureEnv(source=source, scorer=scorer, seed=seed, keep_frames=False), 1
-    timed = _TimedScorer(env.engine.scorer)
+    timed = _TimedScorer(env.engine.scorer, timer)
     env.engine.scorer = timed
     rng = np.random.default_rng(seed)
     space = env.single_action_space if vector else env.action_space
@@ -188,12 +196,12 @@ def benchmark_env(
     rates = []
     for b in range(blocks + 1):
         timed.seconds = 0.0
-        t0 = time.perf_counter()
+        t0 = timer()
         for k in range(per_block):
             _, _, term, _, _ = env.step({"filter": filt[k], "params": params[k]})
             if not vector and term:
                 env.reset()
-        elapsed = time.perf_counter() - t0 - (0.0 if include_scorer else timed.seconds)
+        elapsed = timer() - t0 - (0.0 if include_scorer else timed.seconds)
         if b > 0:  # block 0 warms up
             rates.append(num_envs * per_block / elapsed)
     return float(np.median(rates))

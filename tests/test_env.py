@@ -235,12 +235,27 @@ def test_default_source_is_the_demo_set():
     assert isinstance(env.engine.scorer, StatisticsScorer)
 
 
+def test_source_and_targets_from_saved_packs(photo_pack, tmp_path):
+    src = photo_pack.save(tmp_path / "inputs.npz")
+    tgt = ImagePack(photo_pack.paired).save(tmp_path / "targets.npz")
+    env = ExposureEnv(source=str(src), targets=tgt)
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    np.testing.assert_allclose(env.engine.scorer.mean, StatisticsScorer(ImagePack.load(tgt)).mean, rtol=1e-6)
+    with pytest.raises(ValueError, match="missing.npz"):
+        ExposureEnv(source=tmp_path / "missing.npz", scorer=MeanScorer())
+    with pytest.raises(ValueError, match="either scorer or targets"):
+        ExposureEnv(source=src, targets=tgt, scorer=MeanScorer())
+
+
 def test_configuration_errors(photo_pack):
     unpaired = ImagePack(photo_pack.images)
     with pytest.raises(ValueError, match="paired"):
         ExposureEnv(source=unpaired, scorer=PairedTargetScorer())
     with pytest.raises(ValueError, match="target"):
         ExposureEnv(source=unpaired)
+    with pytest.raises(ValueError, match="source must be"):
+        ExposureEnv(source=photo_pack.images, scorer=MeanScorer())
     with pytest.raises(ValueError, match="thumb_size"):
         ExposureEnv(source=photo_pack, thumb_size=96)
     with pytest.raises(ValueError, match="max_steps"):
