@@ -35,7 +35,7 @@ def env_benchmark_rows(repeats: int = 5, steps: int = 300, include_scorer: bool 
     scorer = StatisticsScorer(targets)  # fitted once, shared by every case
     rows = [HEADER]
     for label, n, vector in CASES:
-        kw = dict(vector=vector, include_scorer=include_scorer, blocks=repeats, source=source, scorer=scorer)
+        kw = {"vector": vector, "include_scorer": include_scorer, "blocks": repeats, "source": source, "scorer": scorer}
         wall = benchmark_env(n, steps, clock="wall", **kw)
         cpu = benchmark_env(n, steps, clock="cpu", **kw)
         rows.append([label, f"{wall:,.0f}", f"{cpu:,.0f}", f"{n / cpu * 1e3:.2f}"])

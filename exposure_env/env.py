@@ -33,8 +33,9 @@ images and rewards for the same seeds and actions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -266,6 +267,8 @@ class EpisodeBatch:
         return out
 
     def _rescore(self, rows: np.ndarray) -> None:
+        if len(rows) == 0:
+            return
         full = len(rows) == self.num_envs
         imgs = self.images if full else self.images[rows]
         refs = None if not self._pass_refs else (self.refs if full else self.refs[rows])
@@ -308,7 +311,7 @@ class ExposureEnv(gym.Env):
     ``penalty_overexposure``, ``penalty_reuse``, ``step``.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
+    metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 2}
 
     def __init__(
         self,

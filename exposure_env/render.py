@@ -8,8 +8,8 @@ transform, so the input frame of a linear photo looks dark -- that is the point)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -24,8 +24,9 @@ an :class:`~exposure_env.env.ExposureEnv` seeded with ``seed + i`` given the sam
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium.utils import seeding
@@ -47,7 +48,7 @@ class ExposureVectorEnv(VectorEnv):
     one image copy per step).
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"], "render_fps": 2}
+    metadata: ClassVar[dict] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"], "render_fps": 2}
 
     def __init__(
         self,

@@ -93,7 +93,7 @@ def test_episode_terminates_at_max_steps(photo_pack, stat):
     obs, _ = env.reset(seed=3)
     assert obs["state"][2] == 0
     for k in range(1, 6):
-        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        obs, _, terminated, truncated, info = env.step(env.action_space.sample())
         assert obs["state"][2] == k and info["step"] == k
         assert not truncated
         assert terminated == (k == 5)
@@ -175,7 +175,7 @@ def test_only_the_first_params_are_used(photo_pack, stat):
 def test_observation_is_clipped_but_internal_image_is_not():
     env = ExposureEnv(source=const_pack(0.6), scorer=MeanScorer())
     env.reset(seed=0)
-    obs, r, _, _, info = env.step(action("E", [1.0]))  # +3.5 EV: 0.6 * 2**3.5 = 6.79
+    obs, _, _, _, _ = env.step(action("E", [1.0]))  # +3.5 EV: 0.6 * 2**3.5 = 6.79
     assert env.image.max() == pytest.approx(0.6 * 2**3.5, rel=1e-5)
     assert obs["image"].max() == OBS_MAX
     np.testing.assert_array_equal(obs["image"], observe(env.image))
