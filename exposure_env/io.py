@@ -4,7 +4,8 @@ Reading (:func:`read_image`) returns ``(H, W, 3)`` float32 linear RGB, nominally
 
 * TIFF (tifffile): 8/16-bit unsigned or float samples; float TIFFs are linear as they are
   (negatives clipped to 0, values above 1 kept).
-* PNG (16-bit through imagecodecs, 8-bit through Pillow), JPEG and other Pillow formats.
+* PNG (16-bit through imagecodecs, 8-bit through Pillow), JPEG and other Pillow formats;
+  an EXIF orientation is applied (the photo comes out upright).
 * camera RAW (``.dng .cr2 .cr3 .nef .arw .raf .orf .rw2 ...``) through rawpy/LibRaw:
   demosaiced, camera white balance, linear (``gamma=(1, 1)``), no auto-brightening, 16 bit.
 * the transfer function comes from :mod:`exposure_env.colourspace` (``space="auto"`` picks
@@ -183,7 +184,7 @@ _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"
 
 
 def _read_pillow(path: Path, max_pixels: int) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     with _PIL_LOCK:  # our own size check replaces Pillow's global decompression-bomb limit
         old_limit = Image.MAX_IMAGE_PIXELS
@@ -208,6 +209,7 @@ def _read_pillow(path: Path, max_pixels: int) -> np.ndarray:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 im.load()
+                im = ImageOps.exif_transpose(im)  # camera JPEGs: show the photo upright, as viewers do
                 if mode == "P":
                     im = im.convert("RGBA" if "transparency" in im.info else "RGB")
                 elif mode == "PA":

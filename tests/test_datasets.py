@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from exposure_env.datasets import ImagePack, demo as demo_mod, folder as folder_mod
+from exposure_env.datasets import ImagePack, demo as demo_mod, fivek as fivek_mod, folder as folder_mod
 from exposure_env.datasets.augment import crop_resize, random_square_crops, square_crop_boxes
 from exposure_env.datasets.fivek import FiveKDataset, folds_dir, index_photos, read_split
 from exposure_env.datasets.folder import FolderDataset, list_photos, pack_folder
@@ -200,13 +200,14 @@ def _folds(tmp_path, ids):
     return d
 
 
-def test_fivek_ids_from_listing_order(tmp_path):
+def test_fivek_ids_from_listing_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(fivek_mod, "NUM_PHOTOS", 60)  # a 60-photo "FiveK": same rule, fewer files
     folder = tmp_path / "input"
     folder.mkdir()
-    for k in range(5000):
+    for k in range(60):
         (folder / f"img_{k:05d}.tif").touch()
     ids = index_photos(folder)
-    assert ids[1].name == "img_00000.tif" and ids[5000].name == "img_04999.tif"
+    assert ids[1].name == "img_00000.tif" and ids[60].name == "img_00059.tif" and len(ids) == 60
     (folder / "img_00000.tif").unlink()
     with pytest.raises(ValueError, match="cannot tell FiveK ids"):
         index_photos(folder)

@@ -231,6 +231,17 @@ def test_content_decides_decoder(tmp_path):
     np.testing.assert_allclose(read_image(renamed, "linear"), read_image(jpg, "linear"))
 
 
+def test_jpeg_exif_orientation_applied(tmp_path):
+    im = Image.fromarray(np.round(smooth_image(30, 50) * 255).astype(np.uint8), "RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    im.save(tmp_path / "rotated.jpg", exif=exif, quality=95)
+    upright = read_image(tmp_path / "rotated.jpg", "display")
+    assert upright.shape == (50, 30, 3)
+    stored = np.asarray(Image.open(tmp_path / "rotated.jpg"), np.float32) / 255  # as stored, sideways
+    np.testing.assert_allclose(upright, np.rot90(stored, k=-1), atol=1e-6)
+
+
 def test_channel_layouts(tmp_path):
     gray = (np.arange(48).reshape(6, 8) * 5).astype(np.uint8)
     Image.fromarray(gray, "L").save(tmp_path / "gray.png")
