@@ -33,6 +33,7 @@ import numpy as np
 from .colourspace import (
     RASTER_SUFFIXES,
     RAW_SUFFIXES,
+    SPACES,
     TIFF_SUFFIXES,
     check_space,
     detect_space,
@@ -160,8 +161,8 @@ def _read_tiff(path: Path, max_pixels: int):
         data = np.moveaxis(data, 0, -1)
     elif data.ndim > 3:
         raise ImageError(path, f"TIFF has an unsupported layout (axes {axes}, shape {data.shape})")
-    if recorded is not None and str(recorded).lower() not in ("linear", "display", "prophoto", "srgb", "srgb-exact"):
-        recorded = None
+    if recorded is not None and str(recorded).lower() not in SPACES:
+        recorded = None  # someone else's metadata: fall back to the defaults
     return data, recorded
 
 
