@@ -53,8 +53,8 @@ METADATA_FILE = "metadata.json"
 MAX_STEPS = 5
 #: Where an RLlib algorithm checkpoint keeps the policy module, and the other layouts accepted.
 MODULE_SUBDIRS = ("learner_group/learner/rl_module/default_policy", "rl_module/default_policy", "default_policy", ".")
-#: Optional JSON next to a checkpoint with training info (data, iterations, metrics).
-TRAINING_INFO_FILE = "exposure_training.json"
+#: Run info ``exposure train`` writes into each checkpoint (``tune_configs.training.RUN_FILE``).
+RUN_INFO_FILE = "exposure_run.json"
 
 
 class PolicyFileError(ValueError):
@@ -244,15 +244,37 @@ def _onnx_bytes(net: nn.Module, thumb: int, state_dim: int) -> bytes:
     return buf.getvalue()
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise PolicyFileError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise PolicyFileError(f"{path}: expected a JSON object")
+    return data
+
+
 def _training_info(checkpoint: Path) -> dict:
-    """``exposure_training.json`` next to (or one level above) a checkpoint, if any."""
-    for p in (checkpoint / TRAINING_INFO_FILE, checkpoint.parent / TRAINING_INFO_FILE):
-        if p.is_file():
-            try:
-                return dict(json.loads(p.read_text()))
-            except (ValueError, TypeError) as exc:
-                raise PolicyFileError(f"{p}: not valid JSON ({exc})") from None
-    return {}
+    """Training metadata found beside a checkpoint written by ``exposure train``.
+
+    ``<ckpt>/exposure_run.json`` (:data:`RUN_INFO_FILE`: iteration, elapsed time, algorithm,
+    recipe, data, seed) and, when the run's ``summary.json`` (two folders up) names this
+    checkpoint, its final validation and baseline scores as ``metrics``.
+    """
+    info: dict[str, Any] = {}
+    run_file = checkpoint / RUN_INFO_FILE
+    if run_file.is_file():
+        run = _read_json(run_file)
+        if "iteration" in run:
+            info["iterations"] = run.pop("iteration")
+        info.update(run)
+    summary_file = checkpoint.resolve().parent.parent / "summary.json"
+    if summary_file.is_file():
+        summary = _read_json(summary_file)
+        named = summary.get("checkpoint")
+        if named and Path(named).resolve() == checkpoint.resolve():
+            info["metrics"] = {"validation": summary.get("final_scores"), "baselines": summary.get("baseline_scores")}
+    return info
 
 
 def export_policy(checkpoint_path_or_module, out_path, *, onnx: bool = False, metadata: dict | None = None) -> Path:
@@ -260,7 +282,8 @@ def export_policy(checkpoint_path_or_module, out_path, *, onnx: bool = False, me
 
     ``checkpoint_path_or_module``: an RLlib algorithm checkpoint folder, an RLModule checkpoint
     folder or an in-memory ``ExposureRLModule``. ``metadata`` adds training info (and may set
-    ``input_space`` / ``max_steps``); an ``exposure_training.json`` beside a checkpoint is read too.
+    ``input_space`` / ``max_steps``); the run info that ``exposure train`` writes into a checkpoint
+    (``exposure_run.json``, and the run's ``summary.json`` scores) is read too.
     The file is written atomically (temp file + rename).
     """
     extra: dict[str, Any] = {}

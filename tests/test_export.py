@@ -96,16 +96,20 @@ def test_checkpoint_layouts(module, tmp_path):
     ref = load_policy(export_policy(module, tmp_path / "mem.exposure"))(image, state)
     # an RLModule checkpoint folder, and the layout of an RLlib algorithm checkpoint
     module.save_to_path(tmp_path / "module_ckpt")
-    algo = tmp_path / "algo_ckpt"
+    algo = tmp_path / "run" / "checkpoints" / "iter_000012"  # the layout of `exposure train`
     module.save_to_path(algo / "learner_group" / "learner" / "rl_module" / "default_policy")
-    (algo / "exposure_training.json").write_text(json.dumps({"iterations": 12, "data": "demo"}))
+    (algo / "exposure_run.json").write_text(json.dumps({"iteration": 12, "algo": "ppo", "data": {"kind": "demo"}}))
+    scores = {"average": 71.5}
+    (tmp_path / "run" / "summary.json").write_text(json.dumps({"checkpoint": str(algo), "final_scores": scores, "baseline_scores": {}}))
     for ckpt in (tmp_path / "module_ckpt", algo):
         out = export_policy(ckpt, tmp_path / f"{ckpt.name}.exposure")
         got = load_policy(out)(image, state)
         for a, b in zip(ref, got):
             np.testing.assert_array_equal(a, b)
-    meta = read_metadata(tmp_path / "algo_ckpt.exposure")
-    assert meta["training"]["iterations"] == 12 and meta["training"]["checkpoint"] == str(algo.resolve())
+    meta = read_metadata(tmp_path / "iter_000012.exposure")
+    training = meta["training"]
+    assert training["iterations"] == 12 and training["algo"] == "ppo" and training["data"] == {"kind": "demo"}
+    assert training["checkpoint"] == str(algo.resolve()) and training["metrics"]["validation"] == scores
 
 
 def test_load_needs_no_ray(exported):
@@ -199,3 +203,31 @@ def test_export_cli(module, tmp_path):
     assert read_metadata(tmp_path / "p.exposure")["training"]["data"] == "x"
     res = runner.invoke(app, ["export", str(tmp_path / "nope"), "-o", str(tmp_path / "q.exposure")])
     assert res.exit_code == 2 and "checkpoint not found" in res.output
+
+
+@pytest.mark.slow
+def test_real_algorithm_checkpoint(ray_session, tmp_path):
+    """An RLlib PPO checkpoint (``algo.save_to_path``) exports to the same policy as its module."""
+    from exposure_env.datasets import ImagePack
+    from tune_configs.algorithms import build_config
+
+    from .policy_fixtures import TINY_MODEL
+
+    pack = ImagePack(np.random.default_rng(0).random((4, 80, 80, 3), dtype=np.float32))
+    pack_path = pack.save(tmp_path / "pack.npz")
+    env_config = {"inputs": str(pack_path), "scorer": {"kind": "statistics", "targets": str(pack_path)}}
+    config = build_config("ppo", env_config, model_config=dict(TINY_MODEL), num_env_runners=0, num_envs_per_env_runner=2)
+    algo = config.build_algo()
+    try:
+        algo.save_to_path(str(tmp_path / "ckpt"))
+        module = algo.get_module()
+    finally:
+        algo.stop()
+    policy = load_policy(export_policy(tmp_path / "ckpt", tmp_path / "p.exposure"))
+    image, state = _inputs(3)
+    with torch.no_grad():
+        logits, means, _ = module.eval().policy_heads(torch.from_numpy(image), torch.from_numpy(state))
+    got_logits, got_actions = policy(image, state)
+    np.testing.assert_allclose(got_logits, logits.numpy(), atol=1e-6)
+    np.testing.assert_allclose(got_actions, means.clamp(-1, 1).numpy(), atol=1e-6)
+    assert policy.metadata["dropout"]["rate"] == 0.5
