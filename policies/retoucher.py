@@ -248,34 +248,38 @@ def _inside(path: Path, folder: Path) -> bool:
 def collect_inputs(inputs: Iterable[str | Path], out_dir: str | Path) -> tuple[list[Job], list[PhotoResult]]:
     """Expand files, folders (recursive) and globs into jobs; unreadable arguments become failures.
 
-    Folders contribute files with a supported photo suffix (hidden files and anything inside
-    ``out_dir`` are ignored); a folder ``F`` maps ``F/a/b.tif`` to ``out_dir/a/b``, a file to
-    ``out_dir/stem``. Output stems that would collide get the input suffix appended.
-    Raises :class:`RetouchError` when ``out_dir`` is an input folder, lies inside one, or is the
-    folder of an input file.
+    Folders contribute files with a supported photo suffix (hidden files are ignored); a folder
+    ``F`` maps ``F/a/b.tif`` to ``out_dir/a/b``, a file to ``out_dir/stem``. Output stems that
+    would collide get the input suffix appended. Raises :class:`RetouchError` when ``out_dir`` is
+    an input folder or lies inside one (a folder given as input is searched recursively), or is
+    the folder holding an input file (a subfolder of it is fine).
     """
     out = Path(out_dir).resolve()
     if out.exists() and not out.is_dir():
         raise RetouchError(f"{out_dir}: output path exists and is not a folder")
     entries: list[tuple[Path, Path]] = []  # (file, output stem)
     failures: list[PhotoResult] = []
-    folders: list[Path] = []
+    trees: list[Path] = []  # folders given as inputs: out_dir must stay outside them
+    file_dirs: list[Path] = []  # folders of single input files: out_dir must differ
 
     def add_folder(folder: Path):
         folder = folder.resolve()
-        folders.append(folder)
+        trees.append(folder)
         for p in sorted(folder.rglob("*")):
-            if p.is_file() and image_io.is_supported(p) and not _inside(p.resolve(), out):
+            if p.is_file() and image_io.is_supported(p):
                 rel = p.relative_to(folder)
                 if not any(part.startswith(".") for part in rel.parts):
                     entries.append((p.resolve(), out / rel.with_suffix("")))
+
+    def add_file(path: Path):
+        file_dirs.append(path.resolve().parent)
+        entries.append((path.resolve(), out / path.stem))
 
     def add(arg: Path):
         if arg.is_dir():
             add_folder(arg)
         elif arg.exists():
-            folders.append(arg.resolve().parent)
-            entries.append((arg.resolve(), out / arg.stem))
+            add_file(arg)
         else:
             failures.append(PhotoResult(str(arg), "failed", f"{arg}: no such file or folder"))
 
@@ -290,14 +294,16 @@ def collect_inputs(inputs: Iterable[str | Path], out_dir: str | Path) -> tuple[l
                 if p.is_dir():
                     add_folder(p)
                 elif image_io.is_supported(p):
-                    folders.append(p.resolve().parent)
-                    entries.append((p.resolve(), out / p.stem))
+                    add_file(p)
         else:
             add(Path(raw))
 
-    for folder in folders:
+    for folder in trees:
         if _inside(out, folder):
             raise RetouchError(f"{out_dir}: the output folder is (inside) the input folder {folder}; choose a folder outside the inputs")
+    for folder in file_dirs:
+        if out == folder:
+            raise RetouchError(f"{out_dir}: the output folder holds input photos; choose another folder (a subfolder is fine)")
 
     jobs: list[Job] = []
     seen: set[Path] = set()
@@ -397,8 +403,9 @@ def process_job(retoucher: Retoucher, job: Job, opts: Options) -> PhotoResult:
         return PhotoResult(job.input, "failed", str(exc), [], time.perf_counter() - t0)
     except MemoryError:
         return PhotoResult(job.input, "failed", f"{job.input}: out of memory", [], time.perf_counter() - t0)
-    except (OSError, ValueError) as exc:
-        return PhotoResult(job.input, "failed", f"{job.input}: {type(exc).__name__}: {exc}", [], time.perf_counter() - t0)
+    except Exception as exc:  # anything else about one photo fails that photo, not the batch
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        return PhotoResult(job.input, "failed", f"{job.input}: {type(exc).__name__}: {msg}", [], time.perf_counter() - t0)
 
 
 def _complete(job: Job, opts: Options) -> bool:

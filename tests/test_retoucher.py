@@ -166,15 +166,24 @@ def test_batch_reports_bad_files_and_writes_good_ones(retoucher, photo_folder, t
 
 
 def test_refuses_unsafe_output_folders(retoucher, photo_folder, tmp_path):
+    before = _tree_digest(photo_folder)
+    good1 = (photo_folder / "good1.tif").read_bytes()
     with pytest.raises(RetouchError, match="input folder"):
         retouch_paths(retoucher, [photo_folder], photo_folder, progress=False)
     with pytest.raises(RetouchError, match="input folder"):
         retouch_paths(retoucher, [photo_folder], photo_folder / "sub" / "out", progress=False)
-    with pytest.raises(RetouchError, match="input folder"):  # out = folder of an input file
+    with pytest.raises(RetouchError, match="holds input photos"):  # out = folder of an input file
         retouch_paths(retoucher, [photo_folder / "good1.tif"], photo_folder, progress=False)
+    with pytest.raises(RetouchError, match="holds input photos"):
+        retouch_paths(retoucher, [str(photo_folder / "good*.*")], photo_folder, progress=False)
     with pytest.raises(RetouchError, match="exclude each other"):
         retouch_paths(retoucher, [photo_folder], tmp_path / "o", overwrite=True, skip_existing=True, progress=False)
     assert not (photo_folder / "sub" / "out").exists()
+    assert _tree_digest(photo_folder) == before
+    # single files may be written to a subfolder of their folder
+    done = retouch_paths(retoucher, [photo_folder / "good1.tif"], photo_folder / "retouched", progress=False)
+    assert done.done == 1 and (photo_folder / "retouched" / "good1.tif").exists()
+    assert (photo_folder / "good1.tif").read_bytes() == good1
 
 
 def test_overwrite_and_skip_existing(retoucher, photo_folder, tmp_path):
