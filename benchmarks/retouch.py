@@ -100,9 +100,9 @@ def run(policy_path: Path | None, repeats: int, write: bool) -> str:
     image_io.write_image(photo_path, synthetic_photo(), bits=16, space="linear")
     if policy_path is None:
         policy_path = benchmark_policy(tmp)
-        policy_note = "paper-sized policy, random init (output biases spread so every edit changes the photo)"
+        policy_note = "Paper-sized policy, random init (output biases spread so every edit changes the photo)"
     else:
-        policy_note = f"policy `{policy_path.name}`"
+        policy_note = f"Policy `{policy_path.name}`"
 
     load_s = median_seconds(lambda: load_policy(policy_path), repeats=3, warmup=1)
     rows: list[list[str]] = []
@@ -129,11 +129,14 @@ def run(policy_path: Path | None, repeats: int, write: bool) -> str:
             parts[k].append(timings[k])
     rows.append(["end to end: read + decide + apply + write 16-bit TIFF (+ sidecar)", "numpy, CPU", fmt(statistics.median(totals))])
     names = {"read_s": "read 16-bit TIFF", "decide_s": "thumbnail + decide 5 steps", "apply_s": "apply edit list", "write_s": "write 16-bit TIFF"}
-    for k, label in names.items():
-        rows.append([f"  part: {label}", "numpy, CPU", fmt(statistics.median(parts[k]))])
     thumb = image_io.thumbnail(image, retoucher.policy.thumb_size)
-    rows.append(["    of which 64x64 thumbnail (io.thumbnail)", "numpy, CPU", fmt(median_seconds(lambda: image_io.thumbnail(image, 64), repeats))])
-    rows.append(["    of which 5 policy steps on the thumbnail", "torch, CPU", fmt(median_seconds(lambda: retoucher.decide(thumb), repeats))])
+    for k, label in names.items():
+        rows.append([f"· {label}", "numpy, CPU", fmt(statistics.median(parts[k]))])
+        if k == "decide_s":
+            t_thumb = median_seconds(lambda: image_io.thumbnail(image, 64), repeats)
+            t_policy = median_seconds(lambda: retoucher.decide(thumb), repeats)
+            rows.append(["· · of which the 64x64 thumbnail (io.thumbnail)", "numpy, CPU", fmt(t_thumb)])
+            rows.append(["· · of which 5 policy steps on the thumbnail (1 torch thread)", "torch, CPU", fmt(t_policy)])
 
     # --- edit application alone ---------------------------------------------------------
     rows.append(["edit application (apply_edits)", "numpy, CPU", fmt(median_seconds(lambda: retoucher.apply(image, edits), repeats))])
@@ -156,7 +159,8 @@ def run(policy_path: Path | None, repeats: int, write: bool) -> str:
 
     table = markdown_table(["operation (12 MP = 4000 x 3000, float32 linear RGB)", "backend", "median"], rows)
     body = (
-        f"Written by `benchmarks/retouch.py`. {machine_line()}; torch threads {torch.get_num_threads()}; "
+        f"Written by `benchmarks/retouch.py`. {machine_line()}; torch CPU apply on {torch.get_num_threads()} threads, "
+        "policy inference on 1; "
         f"load average {load_avg:.1f} at the start of the run. {policy_note}; median of {repeats} runs after a warm-up. "
         f"Edit list decided on the thumbnail: {edit_text}.\n\n"
         f"{table}\n\n"
