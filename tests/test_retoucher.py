@@ -272,3 +272,14 @@ def test_benchmark_report_section_helper(tmp_path):
     write_section("Retouch", "second", path)
     body = path.read_text()
     assert "second" in body and "first" not in body and "## Other\n\nkeep" in body
+
+
+@pytest.mark.gpu
+def test_cupy_backend_agrees(policy_file, retoucher):
+    photo = _photo(300, 400, seed=4)
+    ref, edits = retoucher.retouch(photo)
+    gpu = Retoucher(policy_file, backend="cupy")
+    assert gpu.backend == "cupy"
+    out, gpu_edits = gpu.retouch(photo)
+    assert gpu_edits == edits
+    np.testing.assert_allclose(out, ref, atol=1e-4)

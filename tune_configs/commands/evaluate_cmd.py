@@ -21,11 +21,11 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of the random evaluation crops."),
         columns: int = typer.Option(6, "--columns", min=1, help="Photos shown in the contact sheet."),
     ) -> None:
-        """Score the input with a display gamma, a simple auto-correction and the policy.
+        """Score the input with a display gamma, an auto-correction and the policy.
 
-        Histogram intersection of luminance, contrast and saturation against the targets
-        (SPEC §8, percent); with --paired also PSNR and CIE76 Delta E. Prints and saves a
-        markdown table and writes a contact sheet (rows: input / baselines / policy / target).
+        Histogram intersection (SPEC §8, percent) against the targets;
+        with --paired also PSNR and CIE76 Delta E. Prints and saves a
+        markdown table and a contact sheet (input / baselines / policy / target).
         """
         from rich.console import Console
         from rich.markup import escape

@@ -30,10 +30,11 @@ def register(app: typer.Typer) -> None:
         max_megapixels: float = typer.Option(200.0, "--max-megapixels", min=0.01, help="Refuse larger photos."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
-        """Retouch photos: decide 5 edits on a thumbnail, apply them once at full resolution.
+        """Retouch photos: 5 edits decided on a thumbnail, applied once at full size.
 
-        Writes each photo, a JSON sidecar (edit list in photographer units, policy metadata,
-        timings) and with --strip a PNG of the steps. Exit status 1 when any photo failed.
+        Per photo: the image, a JSON sidecar (edits, policy, timings)
+        and with --strip a PNG of the steps.
+        Exit status 1 when any photo failed, 2 for a refused run.
         """
         from rich.console import Console
         from rich.markup import escape
