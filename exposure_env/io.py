@@ -406,6 +406,7 @@ def area_weights(n_in: int, n_out: int, start: float = 0.0, length: float | None
 
 
 def _resample_axis(img: np.ndarray, axis: int, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Gather form: ``K`` weighted takes (any ratio, also upsampling)."""
     shape = [1] * img.ndim
     shape[axis] = idx.shape[1]
     out = None
@@ -413,6 +414,41 @@ def _resample_axis(img: np.ndarray, axis: int, idx: np.ndarray, w: np.ndarray) -
         term = np.take(img, idx[k], axis=axis) * w[k].reshape(shape)
         out = term if out is None else out + term
     return out
+
+
+def _box_edges(n_in: int, n_out: int, start: float, length: float) -> np.ndarray:
+    return np.minimum(start + np.arange(n_out + 1, dtype=np.float64) * (length / n_out), float(n_in))
+
+
+def _reduce_axis(img: np.ndarray, axis: int, edges: np.ndarray) -> np.ndarray:
+    """Area average over ``[edges[i], edges[i+1])`` for downscales (every interval >= 1 pixel).
+
+    One ``np.add.reduceat`` pass sums the whole pixels from ``floor(e_i)`` to ``floor(e_{i+1}) - 1``;
+    the two fractional boundary pixels are then corrected, which gives exactly the overlap
+    weights of :func:`area_taps` while reading the image once.
+    """
+    n_in = img.shape[axis]
+    lo = np.floor(edges).astype(np.int64)
+    frac = (edges - lo).astype(np.float32)
+    shape = [1] * img.ndim
+    shape[axis] = len(edges)
+    stop = int(lo[-1])
+    sums = np.add.reduceat(np.take(img, np.arange(int(lo[0]), stop), axis=axis), lo[:-1] - lo[0], axis=axis)
+    rows = np.take(img, np.minimum(lo, n_in - 1), axis=axis) * frac.reshape(shape)
+    first = [slice(None)] * img.ndim
+    last = [slice(None)] * img.ndim
+    first[axis], last[axis] = slice(0, -1), slice(1, None)
+    sums = sums - rows[tuple(first)] + rows[tuple(last)]
+    width = np.diff(edges).astype(np.float32)
+    shape[axis] = len(width)
+    return sums / width.reshape(shape)
+
+
+def _shrink(img: np.ndarray, axis: int, n_out: int, start: float, length: float, taps) -> np.ndarray:
+    if length / n_out >= 1.0:
+        return _reduce_axis(img, axis, _box_edges(img.shape[axis] + 0, n_out, start, length))
+    idx, w = taps
+    return _resample_axis(img, axis, idx, w)
 
 
 def resize_area(image: np.ndarray, height: int, width: int, box=None) -> np.ndarray:
@@ -429,11 +465,10 @@ def resize_area(image: np.ndarray, height: int, width: int, box=None) -> np.ndar
     y0, x0 = int(iy.min()), int(ix.min())  # work on the crop only
     img = img[..., y0 : int(iy.max()) + 1, x0 : int(ix.max()) + 1, :]
     iy, ix = iy - y0, ix - x0
+    ry = lambda a: _shrink(a, -3, height, top - y0, bh, (iy, wy))  # noqa: E731
+    rx = lambda a: _shrink(a, -2, width, left - x0, bw, (ix, wx))  # noqa: E731
     # shrink the axis with the larger reduction first (fewer values for the second pass)
-    if h / height >= w / width:
-        out = _resample_axis(_resample_axis(img, -3, iy, wy), -2, ix, wx)
-    else:
-        out = _resample_axis(_resample_axis(img, -2, ix, wx), -3, iy, wy)
+    out = rx(ry(img)) if h / height >= w / width else ry(rx(img))
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
