@@ -1,0 +1,156 @@
+"""``ExposureTorchLearner``: the RLlib learner of the Exposure actor-critic (SPEC §6).
+
+Each update gets a batch of image states (``obs = {"image", "state"}``, drawn by the algorithm
+from the pool the env runners fill) and minimises :func:`~policies.exposure_algo.losses.exposure_losses`
+on the learner's device: the filters, a *frozen* copy of the discriminator and the networks all
+run in torch there. The frozen copy is refreshed from the discriminator actor's ``get_weights()``
+before each update (:meth:`ExposureTorchLearner.set_critic_weights`; its architecture comes from
+the actor's config once, :meth:`~ExposureTorchLearner.build_critic`), so the actor remains the
+one owner (and trainer) of the discriminator.
+
+The reward's weights (``reward_scale``, ``overexposure_weight``, ``reuse_penalty``) are read
+from the env's ``env_config``, so the learner's recomputed reward is the env's reward (plus the
+learner's entropy term). Optimisers (Adam, betas from the config, SPEC §6): ``policy`` (both
+policy encoders and heads; not ``pi.log_std``, which stays frozen) and ``value``. Their rates
+follow :func:`rewards.schedule.learning_rate` over the run's length; the training iteration and
+that length come in through ``timesteps[ITERATION_KEY]`` / ``timesteps[TOTAL_KEY]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+from ray.rllib.utils.typing import ModuleID
+
+from exposure_env import filters as filter_registry
+from exposure_env.state import STEP
+from rewards import schedule
+from rewards.penalties import OVEREXPOSURE_WEIGHT, REUSE_WEIGHT, REWARD_SCALE
+from rewards.discriminator import ARCHITECTURE_FIELDS, Discriminator
+
+from .losses import UpdateSettings, exposure_losses, frozen_copy
+
+#: Keys of the 0-based training iteration and of the run's length (T) in the ``timesteps``
+#: dict passed to ``update``.
+ITERATION_KEY = "exposure_iteration"
+TOTAL_KEY = "exposure_total_iterations"
+POLICY_OPTIMIZER = "policy"
+VALUE_OPTIMIZER = "value"
+
+
+class ExposureTorchLearner(TorchLearner):
+    """Deterministic parameter heads by ``-Q``, filter choice by policy gradient, value by TD(0)."""
+
+    def build(self) -> None:
+        super().build()
+        cfg = self.config
+        self._critic: Discriminator | None = None
+        self._critic_loaded = False
+        self._iteration = 0
+        self._progress = 0.0
+        seed = 0 if cfg.seed is None else int(cfg.seed)
+        self._generator = torch.Generator(device=self._device)
+        self._generator.manual_seed(seed + 7919 * int(getattr(self, "_learner_index", 0) or 0))
+        self._update_settings: dict[ModuleID, tuple[list, UpdateSettings]] = {}
+
+    # --- optimisers ---------------------------------------------------------------------
+    def configure_optimizers_for_module(self, module_id: ModuleID, config=None) -> None:
+        config = config or self.config
+        module = self._module[module_id]
+        policy_params = [p for n, p in module.pi.named_parameters() if n != "log_std"]
+        value_params = list(module.vf.parameters())
+        betas = tuple(config.adam_betas)
+        for name, params, lr in (
+            (POLICY_OPTIMIZER, policy_params, config.policy_lr),
+            (VALUE_OPTIMIZER, value_params, config.value_lr),
+        ):
+            self.register_optimizer(
+                module_id=module_id,
+                optimizer_name=name,
+                optimizer=torch.optim.Adam(params, lr=lr, betas=betas),
+                params=params,
+            )
+
+    def _base_lr(self, optimizer_name: str) -> float:
+        return self.config.policy_lr if optimizer_name == POLICY_OPTIMIZER else self.config.value_lr
+
+    # --- the frozen discriminator copy --------------------------------------------------
+    def build_critic(self, config: dict[str, Any]) -> None:
+        """Create the frozen copy with the discriminator actor's config (its architecture)."""
+        arch = {k: config[k] for k in ARCHITECTURE_FIELDS if k in config}
+        self._critic = frozen_copy(Discriminator(arch).to(self._device))
+        self._critic_loaded = False
+
+    def set_critic_weights(self, weights: dict[str, Any]) -> None:
+        """Load the discriminator actor's ``get_weights()`` into the frozen copy."""
+        if self._critic is None:
+            raise RuntimeError("exposure learner: build_critic(config) must come before set_critic_weights")
+        with torch.no_grad():
+            for name, tensor in self._critic.state_dict().items():
+                tensor.copy_(torch.from_numpy(np.require(weights[name], requirements="W")))
+        self._critic_loaded = True
+
+    def critic_score(self, images: torch.Tensor, refs: torch.Tensor | None = None) -> torch.Tensor:
+        """Frozen ``D(images)`` ``(N,)``: differentiable in the images, not in D's weights."""
+        return self._critic(images)
+
+    # --- per-update state ---------------------------------------------------------------
+    def before_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
+        super().before_gradient_based_update(timesteps=timesteps)
+        total = max(1, int(timesteps.get(TOTAL_KEY, self.config.total_iterations)))
+        self._iteration = int(timesteps.get(ITERATION_KEY, self._iteration))
+        self._progress = min(1.0, max(0.0, self._iteration / total))
+        for module_id, names in self._module_optimizers.items():
+            for full_name in names:
+                name = full_name[len(module_id) + 1 :]
+                base = self._base_lr(name)
+                lr = schedule.learning_rate(base, self._iteration, total) if self.config.lr_decay else base
+                self._set_optimizer_lr(self._named_optimizers[full_name], lr)
+
+    def _settings(self, module_id: ModuleID, module) -> tuple[list, UpdateSettings]:
+        if module_id not in self._update_settings:
+            cfg, env = self.config, dict(self.config.env_config or {})
+            flist = filter_registry.resolve(module.resolved_config["filters"])
+            max_steps = int(round(float(np.asarray(module.observation_space["state"].high)[STEP])))
+            settings = UpdateSettings(
+                gamma=float(cfg.gamma),
+                reward_scale=float(env.get("reward_scale", REWARD_SCALE)),
+                overexposure_weight=float(env.get("overexposure_weight", OVEREXPOSURE_WEIGHT)),
+                reuse_weight=float(env.get("reuse_penalty", REUSE_WEIGHT)),
+                entropy_weight=float(cfg.entropy_weight),
+                filter_epsilon=float(module.filter_epsilon),
+                max_steps=max_steps,
+                bound_weight=float(cfg.bound_weight),
+            )
+            self._update_settings[module_id] = (flist, settings)
+        return self._update_settings[module_id]
+
+    # --- the loss -----------------------------------------------------------------------
+    def compute_loss_for_module(self, *, module_id: ModuleID, config=None, batch: dict[str, Any], fwd_out: dict[str, Any]):
+        if not self._critic_loaded:
+            raise RuntimeError("exposure learner: no discriminator weights yet (call set_critic_weights before update)")
+        module = self.module[module_id].unwrapped()
+        flist, settings = self._settings(module_id, module)
+        obs = batch[Columns.OBS]
+        out = exposure_losses(
+            module.policy_heads,
+            module.vf,
+            self.critic_score,
+            flist,
+            obs["image"],
+            obs["state"],
+            progress=self._progress,
+            settings=settings,
+            generator=self._generator,
+        )
+        stats = out.stats()
+        counts = torch.bincount(out.filter_choice, minlength=len(flist)).float() / len(out.filter_choice)
+        for f, frac in zip(flist, counts.tolist()):
+            stats[f"filter_frac_{f.short_name}"] = frac
+        stats["progress"] = self._progress
+        self.metrics.log_dict(stats, key=module_id, window=1)
+        return out.total
