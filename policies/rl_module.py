@@ -3,15 +3,17 @@
 Observations ``{"image": (S, S, 3) linear RGB, "state": (3 + F,)}``; actions
 ``{"filter": Discrete(F), "params": Box(-1, 1, (P,))}`` (see ``docs/ARCHITECTURE.md``).
 
-Networks (all on the image with the state vector appended as constant planes):
+Networks (each a :class:`Trunk`: the ConvEncoder on the image with the state vector appended as
+constant planes -- or, in the ``small`` preset, on a 2x pooled image with the state appended to
+the feature):
 
-* ``pi.param_encoder`` (ConvEncoder, optional dropout) -> per-filter MLP heads: filter ``f``'s
+* ``pi.param_encoder`` (Trunk, optional dropout) -> per-filter MLP heads: filter ``f``'s
   head outputs only its own ``k_f`` parameter means (action units, [-1, 1] nominal); the
   heads are one block-diagonal layer pair (``Linear(D, F*H)`` then a batched ``(F, H, P)``
   product masked to each filter's ``k_f`` columns), i.e. F independent MLP(H) heads.
-* ``pi.filter_encoder`` (a separate ConvEncoder) -> MLP(H) -> filter logits.
+* ``pi.filter_encoder`` (a separate Trunk) -> MLP(H) -> filter logits.
 * ``pi.log_std`` ``(F, P)``: state-independent log standard deviations per filter parameter.
-* ``vf``: ConvEncoder -> MLP(H) -> scalar value.
+* ``vf``: Trunk -> MLP(H) -> scalar value.
 
 The action distribution (:mod:`policies.action_dist`) samples the filter, then that filter's
 own Gaussian; the filter choice is mixed with ``filter_epsilon`` uniform (SPEC §3: 5 %), inside
@@ -21,7 +23,8 @@ the distribution inputs so sampling and training see the same probabilities.
 ``filters`` (short names, default the paper's eight), ``thumb_size`` (taken from the
 observation space when absent), ``encoder_channels``, ``feature_channels``, ``hidden``,
 ``dropout`` (policy feature; 0 by default because PPO's importance ratios need the sampling
-and training passes to be the same function), ``log_std_init``, ``filter_epsilon``.
+and training passes to be the same function), ``log_std_init``, ``filter_epsilon``,
+``downsample`` (average-pool factor before the encoders), ``state_planes``.
 
 APPO: ``TargetNetworkAPI`` keeps a frozen copy of ``pi``. Env runners build the inference-only
 variant (no ``vf`` and no target copy).
@@ -58,12 +61,22 @@ PAPER_MODEL = {
     "dropout": 0.0,
     "log_std_init": -1.0,
     "filter_epsilon": 0.05,
+    "downsample": 1,
+    "state_planes": True,
 }
 
 #: Presets selectable with ``model_config["preset"]``; explicit keys override them.
+#: ``small`` (CPU demo runs) sees a 2x average-pooled 32x32 image and appends the state vector
+#: to the image feature instead of as constant planes: ~10x cheaper, same decisions available.
 PRESETS = {
     "paper": {},
-    "small": {"encoder_channels": (16, 32, 32), "feature_channels": 32, "hidden": 64},
+    "small": {
+        "encoder_channels": (16, 32),
+        "feature_channels": 32,
+        "hidden": 64,
+        "downsample": 2,
+        "state_planes": False,
+    },
 }
 
 
@@ -75,7 +88,39 @@ def resolve_model_config(model_config: dict | None) -> dict:
         raise ValueError(f"model_config preset {preset!r} unknown; known: {', '.join(PRESETS)}")
     out = {**PAPER_MODEL, **PRESETS[preset], **cfg, "preset": preset}
     out["encoder_channels"] = tuple(int(c) for c in out["encoder_channels"])
+    if int(out["downsample"]) < 1:
+        raise ValueError(f"model_config downsample must be >= 1, got {out['downsample']}")
     return out
+
+
+class Trunk(nn.Module):
+    """``(image (N, S, S, 3), state (N, d)) -> feature (N, D)``: optional ``downsample``x average
+    pooling, then the ConvEncoder on the image with the state as constant planes
+    (``state_planes=True``, the paper's way) or with the state appended to the image feature."""
+
+    def __init__(self, state_dim: int, size: int, cfg: dict, dropout: float = 0.0):
+        super().__init__()
+        self.pool = int(cfg["downsample"])
+        self.planes = bool(cfg["state_planes"])
+        if size % self.pool:
+            raise ValueError(f"model_config downsample {self.pool} does not divide the {size}px thumbnail")
+        in_size = size // self.pool
+        layers = len(cfg["encoder_channels"]) + 1
+        if in_size % (2**layers):
+            raise ValueError(f"a {in_size}px encoder input cannot be halved {layers} times (model_config encoder_channels)")
+        in_channels = 3 + (state_dim if self.planes else 0)
+        self.encoder = ConvEncoder(
+            in_channels, cfg["encoder_channels"], cfg["feature_channels"], in_size, dropout=dropout
+        )
+        self.feature_dim = self.encoder.feature_dim + (0 if self.planes else state_dim)
+
+    def forward(self, image: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        x = image
+        if self.pool > 1:
+            x = nn.functional.avg_pool2d(x.permute(0, 3, 1, 2), self.pool).permute(0, 2, 3, 1)
+        if self.planes:
+            return self.encoder(with_state_planes(x, state))
+        return torch.cat([self.encoder(x), state.to(x.dtype)], dim=-1)
 
 
 class PerFilterHeads(nn.Module):
@@ -105,34 +150,30 @@ class PerFilterHeads(nn.Module):
 class PolicyNet(nn.Module):
     """``(image, state) -> (filter logits (N, F), param means (N, F, P), log-std (F, P))``."""
 
-    def __init__(self, in_channels: int, size: int, num_params: tuple[int, ...], width: int, cfg: dict):
+    def __init__(self, state_dim: int, size: int, num_params: tuple[int, ...], width: int, cfg: dict):
         super().__init__()
-        enc = dict(channels=cfg["encoder_channels"], out_channels=cfg["feature_channels"], input_size=size)
-        self.param_encoder = ConvEncoder(in_channels, dropout=float(cfg["dropout"]), **enc)
+        self.param_encoder = Trunk(state_dim, size, cfg, dropout=float(cfg["dropout"]))
         self.param_heads = PerFilterHeads(self.param_encoder.feature_dim, cfg["hidden"], num_params, width)
-        self.filter_encoder = ConvEncoder(in_channels, **enc)
+        self.filter_encoder = Trunk(state_dim, size, cfg)
         self.filter_head = mlp(self.filter_encoder.feature_dim, len(num_params), cfg["hidden"])
         self.log_std = nn.Parameter(torch.full((len(num_params), width), float(cfg["log_std_init"])))
 
     def forward(self, image: torch.Tensor, state: torch.Tensor):
-        x = with_state_planes(image, state)
-        logits = self.filter_head(self.filter_encoder(x))
-        means = self.param_heads(self.param_encoder(x))
+        logits = self.filter_head(self.filter_encoder(image, state))
+        means = self.param_heads(self.param_encoder(image, state))
         return logits, means, self.log_std
 
 
 class ValueNet(nn.Module):
     """``(image, state) -> V (N,)``: encoder + MLP(H) + scalar."""
 
-    def __init__(self, in_channels: int, size: int, cfg: dict):
+    def __init__(self, state_dim: int, size: int, cfg: dict):
         super().__init__()
-        self.encoder = ConvEncoder(
-            in_channels, channels=cfg["encoder_channels"], out_channels=cfg["feature_channels"], input_size=size
-        )
+        self.encoder = Trunk(state_dim, size, cfg)
         self.head = mlp(self.encoder.feature_dim, 1, cfg["hidden"])
 
     def forward(self, image: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(with_state_planes(image, state))).squeeze(-1)
+        return self.head(self.encoder(image, state)).squeeze(-1)
 
 
 class ExposureRLModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, InferenceOnlyAPI):
@@ -159,9 +200,8 @@ class ExposureRLModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Infere
         self.filter_epsilon = float(cfg["filter_epsilon"])
         self.action_dist_cls = filter_params_distribution(self.num_params, width)
 
-        in_channels = int(obs["image"].shape[-1]) + state_dim
-        self.pi = PolicyNet(in_channels, size, self.num_params, width, cfg)
-        self.vf = ValueNet(in_channels, size, cfg)
+        self.pi = PolicyNet(state_dim, size, self.num_params, width, cfg)
+        self.vf = ValueNet(state_dim, size, cfg)
 
     # --- policy ------------------------------------------------------------------------
     def policy_heads(self, image: torch.Tensor, state: torch.Tensor, net: nn.Module | None = None):

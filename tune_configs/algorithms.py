@@ -97,6 +97,62 @@ def config_class(algo: str):
     return getattr(importlib.import_module(module), cls)
 
 
+class CriticTrigger:
+    """Starts the discriminator's per-iteration training at the start of the learner update.
+
+    PPO's iteration is: sample (env runners call the critic actor) -> learner update (driver)
+    -> weight sync. Training the critic between iterations would add its time to every
+    iteration; started when the learner update begins it runs on the actor's core while the
+    learner works. The driver loop :meth:`arm` s the call before ``algo.train()``; the learner
+    (:class:`CriticOverlapPPOLearner`, local to the driver process) fires it; the driver then
+    :meth:`take` s the result ref (None if it never fired, e.g. remote learners: the driver
+    trains the critic itself).
+    """
+
+    def __init__(self):
+        self._args = None
+        self._ref = None
+
+    def arm(self, handle, iteration: int, total: int) -> None:
+        self._args, self._ref = (handle, int(iteration), int(total)), None
+
+    def fire(self) -> None:
+        if self._args is not None:
+            handle, it, total = self._args
+            self._args, self._ref = None, handle.train.remote(it, total)
+
+    def take(self):
+        ref, self._args, self._ref = self._ref, None, None
+        return ref
+
+
+#: The process-wide trigger (the local learner and the driver loop share the process).
+CRITIC_TRIGGER = CriticTrigger()
+
+
+def _ppo_overlap_learner():
+    from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+
+    class CriticOverlapPPOLearner(PPOTorchLearner):
+        """PPO's torch learner that fires :data:`CRITIC_TRIGGER` when an update starts."""
+
+        def before_gradient_based_update(self, *, timesteps):
+            super().before_gradient_based_update(timesteps=timesteps)
+            CRITIC_TRIGGER.fire()
+
+    CriticOverlapPPOLearner.__module__ = __name__
+    CriticOverlapPPOLearner.__qualname__ = "CriticOverlapPPOLearner"
+    return CriticOverlapPPOLearner
+
+
+def __getattr__(name: str):  # lazy: importing this module must not import RLlib's learners
+    if name == "CriticOverlapPPOLearner":
+        cls = _ppo_overlap_learner()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(name)
+
+
 class _SpreadSeeds(VectorWrapper):
     """``reset(seed=s)`` seeds sub-env ``i`` with ``s * 4096 + i``.
 
@@ -205,13 +261,16 @@ def build_config(
     num_gpus: float = 0,
     seed: int | None = None,
     sample_timeout_s: float = 120.0,
+    critic_overlap: bool = True,
 ):
     """An ``AlgorithmConfig`` for ``algo`` (``"ppo"`` / ``"appo"``) on the Exposure vector env.
 
     ``training``: overrides of the algorithm's ``.training(...)`` settings on top of
     :data:`PPO_DEFAULTS` / :data:`APPO_DEFAULTS`. ``model_config``: the RLModule's (see
     :mod:`policies.rl_module`; ``filters`` and ``thumb_size`` are filled from ``env_config``).
-    ``num_gpus``: GPUs for the (single, local) learner. Raises ``ValueError`` on bad settings.
+    ``num_gpus``: GPUs for the (single, local) learner. ``critic_overlap`` (PPO): use
+    :class:`CriticOverlapPPOLearner` so the critic trains during the learner update (see
+    :class:`CriticTrigger`). Raises ``ValueError`` on bad settings.
     """
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
@@ -251,7 +310,7 @@ def build_config(
             num_cpus_per_learner=0,  # the local learner lives in the driver process
         )
         .rl_module(rl_module_spec=RLModuleSpec(module_class=ExposureRLModule, model_config=model))
-        .training(**train)
+        .training(**train, **({"learner_class": __getattr__("CriticOverlapPPOLearner")} if algo == "ppo" and critic_overlap else {}))
         .callbacks(ExposureCallbacks)
         .fault_tolerance(
             restart_failed_env_runners=True,
@@ -266,3 +325,7 @@ def build_config(
         .debugging(seed=seed, log_level="ERROR")
     )
     return customize(config) if customize is not None else config
+
+
+# The paper's own actor-critic registers itself (--algo exposure, recipes demo-/fivek-exposure).
+import policies.exposure_algo.registration  # noqa: E402,F401

@@ -34,7 +34,6 @@ RUN_FIELDS = (
     "checkpoint_freq",
     "eval_every",
     "keep_checkpoints",
-    "async_discriminator",
 )
 
 
@@ -55,9 +54,6 @@ class Recipe:
     checkpoint_freq: int = 10
     eval_every: int = 5
     keep_checkpoints: int = 3
-    #: Train the discriminator on its actor while the next iteration samples (metrics one
-    #: iteration late) instead of between iterations.
-    async_discriminator: bool = False
 
     def replace(self, **changes) -> "Recipe":
         return dataclasses.replace(self, **changes)
@@ -241,7 +237,18 @@ def apply_overrides(recipe: Recipe, items: list[str] | tuple[str, ...] | None) -
         if dot and group == "run":
             if sub not in RUN_FIELDS:
                 raise ValueError(f"--config {key}: unknown run setting; known: {', '.join(RUN_FIELDS)}")
-            r = r.replace(**{sub: _coerce(key, value, getattr(r, sub))})
+            current = getattr(r, sub)
+            if sub == "algo":
+                from .algorithms import check_algo
+
+                value = check_algo(str(value))
+            elif sub == "stop_time" and isinstance(value, str):
+                from .training import parse_duration
+
+                value = parse_duration(value)
+            elif current is None and value is not None:
+                current = 1.0 if sub == "stop_time" else 1
+            r = r.replace(**{sub: _coerce(key, value, current)})
         elif dot and group == "model":
             defaults = _model_defaults(r.model)
             if sub not in defaults:
@@ -270,3 +277,7 @@ def apply_overrides(recipe: Recipe, items: list[str] | tuple[str, ...] | None) -
         else:
             raise ValueError(f"--config {key}: unknown group {group!r}; use model., env., discriminator. or run.")
     return r
+
+
+# The paper's own actor-critic registers itself (--algo exposure, recipes demo-/fivek-exposure).
+import policies.exposure_algo.registration  # noqa: E402,F401

@@ -134,6 +134,11 @@ def check_settings(s: TrainSettings) -> None:
         raise ValueError(f"--num-gpus {s.num_gpus:g} requested but {gpus} CUDA GPU(s) are visible")
     if s.resume is not None:
         resolve_checkpoint(s.resume)
+    if s.dashboard:
+        try:
+            import ray.dashboard.optional_deps  # noqa: F401  (aiohttp & co. of ray[default])
+        except ImportError:
+            raise ValueError("--dashboard needs Ray's dashboard packages: pip install 'exposure-rl[dashboard]'") from None
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -476,12 +481,13 @@ def _loop(s, algo, disc, validator, baseline, logger: RunLogger, start_iter, off
 
     from exposure_env.render import step_strip
 
+    from .algorithms import CRITIC_TRIGGER
+
     r = s.recipe
     t0 = time.perf_counter() - offset
     it = start_iter
     scores: dict[str, float] = {}
     ckpt: Path | None = None
-    pending = None  # async discriminator training future
     disc_metrics: dict[str, float] = {}
     env_steps = 0
     times = {"train_s": 0.0, "discriminator_s": 0.0, "eval_s": 0.0, "checkpoint_s": 0.0, "build_s": build_s}
@@ -509,18 +515,22 @@ def _loop(s, algo, disc, validator, baseline, logger: RunLogger, start_iter, off
             break
         if r.stop_time is not None and elapsed >= r.stop_time:
             break
+        own_disc = bool(getattr(algo, "trains_discriminator", False))  # exposure: trains it inside train()
+        total = _total_iterations(r, it, time.perf_counter() - t0)
+        if own_disc:
+            algo.set_progress(it, total)
+        else:
+            CRITIC_TRIGGER.arm(disc, it, total)  # PPO: the critic trains during the learner update
         ti = time.perf_counter()
         result = algo.train()
         train_s = time.perf_counter() - ti
         times["train_s"] += train_s
         td = time.perf_counter()
-        total = _total_iterations(r, it, time.perf_counter() - t0)
-        if r.async_discriminator:
-            if pending is not None:
-                disc_metrics = ray.get(pending)
-            pending = disc.train.remote(it, total)
+        if own_disc:
+            disc_metrics = result.get("discriminator", disc_metrics)
         else:
-            disc_metrics = ray.get(disc.train.remote(it, total))
+            fired = CRITIC_TRIGGER.take()
+            disc_metrics = ray.get(fired if fired is not None else disc.train.remote(it, total))
         disc_s = time.perf_counter() - td
         times["discriminator_s"] += disc_s
         it += 1
@@ -563,8 +573,6 @@ def _loop(s, algo, disc, validator, baseline, logger: RunLogger, start_iter, off
         logger.line(it, elapsed, ret, disc_metrics.get("wasserstein"), scores.get("hi"))
         if report is not None:
             report({**{k: v for k, v in row.items() if v is not None}, "hi": scores.get("hi", baseline["hi"])})
-    if pending is not None:
-        ray.get(pending)
     if it % r.eval_every != 0 or not scores:
         scores = evaluate(it)
     if ckpt is None or not ckpt.name.endswith(f"{it:06d}"):

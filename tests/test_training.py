@@ -1,0 +1,250 @@
+"""Training configs, the run loop, checkpoints / resume, TensorBoard and fail-fast checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tune_configs.data import DataSpec
+from tune_configs.recipes import Recipe, apply_overrides, get_recipe, parse_value
+from tune_configs.training import ConfigError, TrainSettings, parse_duration, run_training
+
+
+def tiny_recipe(**changes) -> Recipe:
+    """Two short PPO iterations on the demo data (the CI budget)."""
+    r = get_recipe("demo").replace(
+        stop_iters=2, stop_time=None, eval_every=2, checkpoint_freq=2, num_env_runners=1, num_envs_per_env_runner=8
+    )
+    r = apply_overrides(
+        r,
+        [
+            "train_batch_size_per_learner=128",
+            "minibatch_size=64",
+            "num_epochs=1",
+            "discriminator.n_critic_warmup=2",
+            "discriminator.n_critic=1",
+            "discriminator.batch_size=16",
+        ],
+    )
+    return r.replace(**changes)
+
+
+# --------------------------------------------------------------------------- fast: no Ray
+def test_parse_values_and_durations():
+    assert parse_value("1e-4") == 1e-4 and parse_value("[16, 32]") == [16, 32]
+    assert parse_value("true") is True and parse_value("abc") == "abc"
+    assert parse_duration("90") == 90 and parse_duration("10m") == 600 and parse_duration("1.5h") == 5400
+    with pytest.raises(ValueError, match="stop-time"):
+        parse_duration("5x")
+
+
+def test_overrides_are_typed_and_validated():
+    r = apply_overrides(get_recipe("demo"), ["lr=1e-4", "num_epochs=3", "model.hidden=32", "env.reward_scale=0.2",
+                                             "discriminator.n_critic=2", "run.eval_every=7"])
+    assert r.training["lr"] == 1e-4 and r.training["num_epochs"] == 3 and isinstance(r.training["num_epochs"], int)
+    assert r.model["hidden"] == 32 and r.env["reward_scale"] == 0.2
+    assert r.discriminator["n_critic"] == 2 and r.eval_every == 7
+    for bad, match in [
+        ("bogus=1", "bogus"),
+        ("lr=abc", "lr"),
+        ("model.hidden=1.5", "integer"),
+        ("model.nope=1", "model setting"),
+        ("discriminator.n_critic=-1", "n_critic"),
+        ("env.reward_scale=[1]", "number"),
+        ("noequals", "KEY=VALUE"),
+        ("run.stop_iters=x", "number"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            apply_overrides(get_recipe("demo"), [bad])
+
+
+def test_config_fields_fault_tolerance_and_resources(tmp_path):
+    from tune_configs.algorithms import ENV_NAME, build_config
+
+    env = {"inputs": str(tmp_path / "in.npz"), "scorer": {"kind": "discriminator", "name": "d"}}
+    cfg = build_config("ppo", env, model_config={"preset": "small"}, num_env_runners=2, num_envs_per_env_runner=4)
+    assert cfg.env == ENV_NAME and cfg.gym_env_vectorize_mode == "vector_entry_point"
+    assert cfg.num_env_runners == 2 and cfg.num_envs_per_env_runner == 4 and cfg.num_gpus_per_env_runner == 0
+    assert cfg.restart_failed_env_runners and cfg.restart_failed_sub_environments
+    assert cfg.max_num_env_runner_restarts >= 10
+    assert cfg.num_learners == 0 and cfg.num_gpus_per_learner == 0 and cfg.gamma == 1.0
+    assert cfg.learner_class.__name__ == "CriticOverlapPPOLearner"
+    assert cfg.enable_rl_module_and_learner and cfg.enable_env_runner_and_connector_v2
+    appo = build_config("appo", env, num_env_runners=1, num_gpus=1)
+    assert appo.num_gpus_per_learner == 1 and appo.restart_failed_env_runners
+    for algo, runners, match in [("dqn", 1, "unknown algorithm"), ("appo", 0, "num_env_runners")]:
+        with pytest.raises(ValueError, match=match):
+            build_config(algo, env, num_env_runners=runners)
+    with pytest.raises(ValueError, match="scorer"):
+        build_config("ppo", {"inputs": "x", "scorer": {"kind": "magic"}})
+
+
+@pytest.fixture
+def no_ray_start(monkeypatch):
+    """Fail the test if anything tries to start Ray; check it is not running afterwards."""
+    import ray
+
+    import tune_configs.training as training
+
+    was = ray.is_initialized()
+
+    def forbidden(*a, **k):
+        raise AssertionError("Ray was started for a configuration that should have been rejected")
+
+    monkeypatch.setattr(training, "init_ray", forbidden)
+    monkeypatch.setattr(ray, "init", forbidden)
+    yield
+    assert ray.is_initialized() == was
+    if not was:
+        assert not ray.is_initialized()
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda t: TrainSettings(DataSpec.folders(t / "missing", t), tiny_recipe(), results_dir=t), "inputs folder not found"),
+        (lambda t: TrainSettings(DataSpec.folders(t / "empty", t), tiny_recipe(), results_dir=t), "no photos"),
+        (lambda t: TrainSettings(DataSpec.fivek(t / "nofivek"), tiny_recipe(), results_dir=t), "FiveK folder not found"),
+        (lambda t: TrainSettings(DataSpec.demo(), tiny_recipe(), num_gpus=64, results_dir=t), "CUDA GPU"),
+        (lambda t: TrainSettings(DataSpec.demo(), tiny_recipe(num_env_runners=512), results_dir=t), "CPUs"),
+        (lambda t: TrainSettings(DataSpec.demo(), tiny_recipe(algo="sac"), results_dir=t), "unknown algorithm"),
+        (lambda t: TrainSettings(DataSpec.demo(), tiny_recipe(stop_iters=None), results_dir=t), "stopping rule"),
+        (lambda t: TrainSettings(DataSpec.demo(), tiny_recipe(), resume=t / "nothing", results_dir=t), "not a checkpoint"),
+    ],
+)
+def test_bad_config_fails_before_ray_starts(tmp_path, no_ray_start, make, match):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match=match) as info:
+        run_training(make(tmp_path))
+    assert "\n" not in str(info.value)
+
+
+def test_cli_bad_config_one_line(tmp_path, no_ray_start):
+    from typer.testing import CliRunner
+
+    from tune_configs.cli import app
+
+    res = CliRunner().invoke(app, ["train", "--demo", "--config", "lr=fast", "--results-dir", str(tmp_path)])
+    assert res.exit_code == 2
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert lines == ["error: --config lr: expected a number, got 'fast'"]
+
+
+# --------------------------------------------------------------------------- slow: Ray
+def _event_tags(tb_dir: Path) -> tuple[set[str], set[str]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tb_dir), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    return set(acc.Tags()["scalars"]), set(acc.Tags()["images"])
+
+
+def _module_state(checkpoint: Path) -> dict:
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    module = RLModule.from_checkpoint(checkpoint / "learner_group" / "learner" / "rl_module" / "default_policy")
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def trained_run(ray_session, tmp_path_factory):
+    """Two PPO iterations with the discriminator actor; shared by the slow tests."""
+    out = tmp_path_factory.mktemp("runs")
+    s = TrainSettings(DataSpec.demo(), tiny_recipe(), name="ppo-tiny", results_dir=out, progress=False)
+    return s, run_training(s)
+
+
+@pytest.mark.slow
+def test_ppo_trains_with_discriminator_and_logs(trained_run):
+    s, summary = trained_run
+    assert summary.iterations == 2 and summary.env_steps >= 256
+    assert 0 <= summary.final_scores["hi"] <= 100 and "psnr" in summary.final_scores
+    run = s.run_dir
+    ckpt = summary.checkpoint
+    assert ckpt == run / "checkpoints" / "iter_000002" or ckpt.resolve() == (run / "checkpoints" / "iter_000002").resolve()
+    assert (ckpt / "discriminator.pt").is_file() and (ckpt / "exposure_run.json").is_file()
+    assert (ckpt / "learner_group" / "learner" / "rl_module" / "default_policy").is_dir()
+    curve = (run / "hi_curve.csv").read_text().splitlines()
+    assert curve[0].startswith("wall_s,iteration") and len(curve) >= 2
+    scalars, images = _event_tags(run / "tb")
+    for tag in ["episode/return_mean", "discriminator/wasserstein", "discriminator/gp", "discriminator/grad_norm",
+                "eval/hi", "eval/hi_inputs", "eval/filter_freq/step1/E", "perf/iteration_s", "learner/policy_loss"]:
+        assert tag in scalars, tag
+    assert any(t.startswith("eval/param_mean/") for t in scalars)
+    assert "strips/val0" in images
+    summary_json = json.loads((run / "summary.json").read_text())
+    assert summary_json["iterations"] == 2
+
+
+@pytest.mark.slow
+def test_resume_restores_policy_value_and_discriminator(trained_run, tmp_path):
+    import shutil
+
+    import torch
+
+    s, summary = trained_run
+    ckpt = summary.checkpoint
+    saved = tmp_path / "saved"
+    shutil.copytree(ckpt, saved)  # the resumed run rewrites its checkpoint
+    before = _module_state(saved)
+    assert any(k.startswith("vf.") for k in before) and any(k.startswith("pi.") for k in before)
+    # resume with the same iteration budget: restore, no training, final checkpoint written
+    resumed = TrainSettings(s.data, s.recipe, name="ppo-tiny", results_dir=s.results_dir, resume=saved, progress=False)
+    out = run_training(resumed)
+    assert out.iterations == 2
+    after = _module_state(out.checkpoint)
+    assert before.keys() == after.keys()
+    for k in before:
+        torch.testing.assert_close(after[k], before[k], rtol=0, atol=0, msg=k)
+    d_before = torch.load(saved / "discriminator.pt", weights_only=False)
+    d_after = torch.load(out.checkpoint / "discriminator.pt", weights_only=False)
+    for k, v in d_before["model"].items():
+        torch.testing.assert_close(d_after["model"][k], v, rtol=0, atol=0)
+    assert d_after["train_calls"] == d_before["train_calls"]
+    assert len(d_after["pool"]["data"]) == len(d_before["pool"]["data"])
+
+
+@pytest.mark.slow
+def test_appo_trains_with_discriminator(ray_session, tmp_path):
+    import ray
+
+    from rewards.actor import get_or_create_discriminator
+    from tune_configs.algorithms import build_config
+    from tune_configs.data import prepare_data
+
+    data = prepare_data(DataSpec.demo(), tmp_path / "data")
+    disc = get_or_create_discriminator("appo-test-critic", str(data.targets), {"batch_size": 16, "n_critic_warmup": 1})
+    env = {"inputs": str(data.inputs), "scorer": {"kind": "discriminator", "name": "appo-test-critic"}}
+    cfg = build_config("appo", env, model_config={"preset": "small"}, training={"train_batch_size_per_learner": 64},
+                       num_env_runners=1, num_envs_per_env_runner=8, seed=0)
+    cfg = cfg.reporting(min_time_s_per_iteration=3)
+    algo = cfg.build_algo()
+    try:
+        result = {}
+        for _ in range(3):
+            result = algo.train()
+            if result.get("learners", {}).get("default_policy"):
+                break
+        assert result["env_runners"]["num_env_steps_sampled_lifetime"] > 0
+        assert "default_policy" in result["learners"]
+        metrics = ray.get(disc.train.remote(0, 10))
+        assert metrics["updates"] == 1 and np.isfinite(metrics["wasserstein"])
+        assert ray.get(disc.metrics.remote())["images_scored"] > 0
+    finally:
+        algo.stop()
+        ray.kill(disc, no_restart=True)
+
+
+def test_dashboard_needs_its_packages(tmp_path, no_ray_start):
+    try:
+        import ray.dashboard.optional_deps  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("ray[default] is installed: --dashboard would start")
+    s = TrainSettings(DataSpec.demo(), tiny_recipe(), results_dir=tmp_path, dashboard=True)
+    with pytest.raises(ConfigError, match="dashboard"):
+        run_training(s)
