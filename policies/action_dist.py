@@ -8,7 +8,8 @@ filter's parameters":
 
 so each filter has its own Gaussian (mean and log-std, ``(F, P)`` with the tail beyond ``k_f``
 masked out) and the unused tail of ``params`` carries no likelihood (samples put 0 there).
-Entropy and KL are exact: ``H = H(Cat) + sum_f p_f H(N_f)``, ``KL = KL(Cat) + sum_f p_f KL(N_f)``.
+KL is exact: ``KL = KL(Cat) + sum_f p_f KL(N_f)``. ``entropy()`` -- what RLlib's entropy bonus
+uses -- is the filter choice's ``H(Cat)`` (SPEC §4); ``joint_entropy()`` adds ``sum_f p_f H(N_f)``.
 
 Inputs (``ACTION_DIST_INPUTS``) are one flat tensor ``(N, F + 2 F P)``: filter logits, then the
 per-filter means ``(F, P)`` flattened, then the per-filter log-stds ``(F, P)`` flattened.
@@ -122,6 +123,15 @@ class FilterParamsDistribution(Distribution):
         return self.cat.log_prob(f) + gauss
 
     def entropy(self, **kwargs) -> torch.Tensor:
+        """The filter choice's entropy ``H(Cat)`` in nats: the term SPEC §4's entropy bonus acts on.
+
+        (A bonus on the joint entropy would keep widening the Gaussians of many-parameter
+        filters -- 24 for the colour curves -- whose spread the policy gradient alone sets.)
+        """
+        return self.cat.entropy()
+
+    def joint_entropy(self) -> torch.Tensor:
+        """Entropy of the whole action: ``H(Cat) + sum_f p_f H(N_f)`` in nats."""
         return self.cat.entropy() + (self.cat.probs * self._gauss_entropy()).sum(-1)
 
     def kl(self, other: "FilterParamsDistribution", **kwargs) -> torch.Tensor:

@@ -8,14 +8,23 @@ From each finished episode's env infos (:class:`exposure_env.vector_env.Exposure
 ``penalty_overexposure`` summed over the episode; ``reused_filters``: filters applied twice
 ``filter_used/<F>``     1 when filter ``F`` was applied in the episode, else 0 (frequency)
 
+Fake images for the critic (``env_config["scorer"]["feed"] == "final"``): at the end of each
+``sample()`` the final image of every episode that ended in it goes to the discriminator actor's
+fake pool in one ``add_fake`` call (with ``feed == "all"`` the env's scorer adds every scored
+image itself, SPEC §6's pool of all steps).
+
 Callbacks run inside env runners, where an exception kills the runner: every field is read
 with a default and malformed infos are skipped.
 """
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from ray.rllib.callbacks.callbacks import RLlibCallback
+
+logger = logging.getLogger(__name__)
 
 WINDOW = 100
 
@@ -55,3 +64,25 @@ class ExposureCallbacks(RLlibCallback):
             names = self._names = [f.short_name for f in flist]
         for name in sorted(set(names) | used):
             log(f"filter_used/{name}", float(name in used), reduce="mean", window=WINDOW)
+
+    def on_sample_end(self, *, env_runner=None, samples=None, **kwargs) -> None:
+        spec = (getattr(getattr(env_runner, "config", None), "env_config", None) or {}).get("scorer") or {}
+        if spec.get("kind") != "discriminator" or spec.get("feed") != "final" or not samples:
+            return
+        finals = []
+        for ep in samples:
+            if getattr(ep, "is_done", False) and len(ep) > 0:
+                obs = ep.get_observations(-1)
+                if isinstance(obs, dict) and "image" in obs:
+                    finals.append(np.asarray(obs["image"], np.float32))
+        if not finals:
+            return
+        try:
+            handle = getattr(self, "_critic", None)
+            if handle is None:
+                import ray
+
+                handle = self._critic = ray.get_actor(spec["name"])
+            handle.add_fake.remote(np.stack(finals))  # fire and forget: ordered before the next train()
+        except Exception as exc:  # noqa: BLE001 - never kill the env runner over the critic's pool
+            logger.warning("could not feed final images to the discriminator %r: %s", spec.get("name"), exc)

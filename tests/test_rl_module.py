@@ -82,10 +82,12 @@ def test_sampling_logp_entropy_kl():
     normal = torch.distributions.Normal(d.mean[0, f0, :k], d.log_std[0, f0, :k].exp())
     expect = torch.log_softmax(d.logits[0], -1)[f0] + normal.log_prob(a["params"][0, :k]).sum()
     torch.testing.assert_close(lp[0], expect)
-    # entropy: the filter-choice entropy plus the chosen-filter Gaussian's, in expectation
+    # joint entropy: the filter-choice entropy plus the chosen filter Gaussian's, in expectation;
+    # the bonus (entropy()) acts on the filter choice only
     p = torch.softmax(d.logits, -1)
     gauss = ((0.5 * np.log(2 * np.pi * np.e) + d.log_std) * d.mask).sum(-1)
-    torch.testing.assert_close(d.entropy(), -(p * p.log()).sum(-1) + (p * gauss).sum(-1))
+    torch.testing.assert_close(d.joint_entropy(), -(p * p.log()).sum(-1) + (p * gauss).sum(-1))
+    torch.testing.assert_close(d.entropy(), -(p * p.log()).sum(-1))
     assert torch.allclose(d.kl(d), torch.zeros(64), atol=1e-6)
     other = m.action_dist_cls.from_logits(inputs + 0.1 * torch.randn_like(inputs))
     assert torch.all(d.kl(other) > 0)

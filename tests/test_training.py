@@ -134,12 +134,12 @@ def test_cli_bad_config_one_line(tmp_path, no_ray_start):
 
 
 # --------------------------------------------------------------------------- slow: Ray
-def _event_tags(tb_dir: Path) -> tuple[set[str], set[str]]:
+def _events(tb_dir: Path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(tb_dir), size_guidance={"images": 0, "scalars": 0})
     acc.Reload()
-    return set(acc.Tags()["scalars"]), set(acc.Tags()["images"])
+    return acc
 
 
 def _module_state(checkpoint: Path) -> dict:
@@ -169,12 +169,16 @@ def test_ppo_trains_with_discriminator_and_logs(trained_run):
     assert (ckpt / "learner_group" / "learner" / "rl_module" / "default_policy").is_dir()
     curve = (run / "hi_curve.csv").read_text().splitlines()
     assert curve[0].startswith("wall_s,iteration") and len(curve) >= 2
-    scalars, images = _event_tags(run / "tb")
+    acc = _events(run / "tb")
+    scalars, images = set(acc.Tags()["scalars"]), set(acc.Tags()["images"])
     for tag in ["episode/return_mean", "discriminator/wasserstein", "discriminator/gp", "discriminator/grad_norm",
                 "eval/hi", "eval/hi_inputs", "eval/filter_freq/step1/E", "perf/iteration_s", "learner/policy_loss"]:
         assert tag in scalars, tag
     assert any(t.startswith("eval/param_mean/") for t in scalars)
     assert "strips/val0" in images
+    # the critic trained every iteration on the episodes' final images (fed by the callbacks)
+    assert all(e.value > 0 for e in acc.Scalars("discriminator/updates"))
+    assert acc.Scalars("discriminator/pool_size")[-1].value > 0
     summary_json = json.loads((run / "summary.json").read_text())
     assert summary_json["iterations"] == 2
 

@@ -6,9 +6,10 @@ The env is registered with :func:`ray.tune.registry.register_env` under :data:`E
 factory builds the vector env from a plain, serialisable ``env_config``:
 
 ``inputs``       path of the input :class:`ImagePack` ``.npz`` (what the agent edits)
-``scorer``       ``{"kind": "discriminator", "name": actor name}`` (the WGAN critic actor; the
-                 reward is computed inside the vector env, one actor call per vector step,
-                 which also feeds the critic's fake pool), ``{"kind": "statistics",
+``scorer``       ``{"kind": "discriminator", "name": actor name, "feed": "all" | "final"}`` (the
+                 WGAN critic actor; the reward is computed inside the vector env, one actor call
+                 per vector step, which with ``feed="all"`` also feeds the critic's fake pool;
+                 ``"final"`` sends only episodes' final images, once per sample), ``{"kind": "statistics",
                  "targets": pack path}`` or ``{"kind": "paired"}`` (see ``exposure_env.scorers``)
 ``filters``      short names (None: the paper's eight); ``max_steps`` (5); ``thumb_size`` (64)
 ``reward_scale`` / ``overexposure_weight`` / ``reuse_penalty``: SPEC §4 weights
@@ -33,6 +34,8 @@ ALGORITHMS = ["ppo", "appo"]
 #: Keys an ``env_config`` may carry.
 ENV_KEYS = {"inputs", "scorer", "filters", "max_steps", "thumb_size", "reward_scale", "overexposure_weight", "reuse_penalty"}
 SCORER_KINDS = ("discriminator", "statistics", "paired")
+#: What reaches the critic's fake pool: every scored image (SPEC §6) or episodes' final images.
+FAKE_FEEDS = ("all", "final")
 
 #: Per-algorithm training defaults (tuned for this env; recipes override them).
 PPO_DEFAULTS: dict[str, Any] = {
@@ -172,7 +175,12 @@ def make_scorer(spec: Mapping[str, Any]):
     if kind == "discriminator":
         from rewards.scorer import DiscriminatorScorer
 
-        return DiscriminatorScorer(spec.get("name") or "exposure_discriminator", feed_fakes=spec.get("feed_fakes", True))
+        feed = spec.get("feed", "all")
+        if feed not in FAKE_FEEDS:
+            raise ValueError(f"discriminator scorer: feed must be one of {FAKE_FEEDS}, got {feed!r}")
+        # "all": the env's scoring call also fills the fake pool; "final": the callbacks send
+        # only episodes' final images (policies.callbacks.ExposureCallbacks.on_sample_end)
+        return DiscriminatorScorer(spec.get("name") or "exposure_discriminator", feed_fakes=feed == "all")
     if kind == "statistics":
         from exposure_env.datasets.pack import ImagePack
         from exposure_env.scorers import StatisticsScorer
@@ -239,6 +247,8 @@ def check_env_config(env_config: Mapping[str, Any]) -> None:
     scorer = env_config.get("scorer")
     if not isinstance(scorer, Mapping) or scorer.get("kind") not in SCORER_KINDS:
         raise ValueError(f"env_config: scorer must be a dict with kind in {SCORER_KINDS}, got {scorer!r}")
+    if scorer["kind"] == "discriminator" and scorer.get("feed", "all") not in FAKE_FEEDS:
+        raise ValueError(f"env_config: scorer feed must be one of {FAKE_FEEDS}, got {scorer.get('feed')!r}")
     if scorer["kind"] == "statistics" and "targets" not in scorer:
         raise ValueError("env_config: the statistics scorer needs 'targets' (path of the target pack)")
     try:

@@ -80,7 +80,7 @@ def demo_recipe() -> Recipe:
             "grad_clip": 1.0,
         },
         model={"preset": "small"},
-        env={"reward_scale": 1.0},
+        env={"reward_scale": 0.1, "critic_fakes": "final"},
         discriminator={
             "channels": (16, 32, 32),
             "out_channels": 32,
@@ -211,6 +211,7 @@ def _discriminator_defaults(overrides: dict) -> dict[str, Any]:
 
 ENV_DEFAULTS = {
     "scorer": "discriminator",  # or "statistics" / "paired" (exposure_env.scorers)
+    "critic_fakes": "all",  # the critic's fake images: "all" scored images (SPEC §6) or episodes' "final" ones
     "reward_scale": 0.05,
     "overexposure_weight": 1.0,
     "reuse_penalty": 1.0,

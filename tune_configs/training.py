@@ -157,8 +157,9 @@ def env_config_for(recipe: Recipe, data: PreparedData, discriminator_name: str) 
     """The env_config of :mod:`tune_configs.algorithms` for a prepared run."""
     env = dict(recipe.env)
     kind = env.pop("scorer", "discriminator")
+    feed = env.pop("critic_fakes", "all")
     if kind == "discriminator":
-        scorer = {"kind": "discriminator", "name": discriminator_name}
+        scorer = {"kind": "discriminator", "name": discriminator_name, "feed": feed}
     elif kind == "statistics":
         scorer = {"kind": "statistics", "targets": str(data.targets)}
     else:
