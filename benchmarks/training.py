@@ -21,8 +21,12 @@ import argparse
 import logging
 import os
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
@@ -77,7 +81,7 @@ def scoring_options(data, recipe, repeats: int = 5) -> dict:
     from rewards.actor import get_or_create_discriminator
     from rewards.discriminator import DiscriminatorConfig
 
-    from benchmarks._report import median_seconds
+    from _report import median_seconds
 
     disc = get_or_create_discriminator(f"bench_scoring_{time.time_ns()}", str(data.targets),
                                        DiscriminatorConfig.from_any(recipe.discriminator))
@@ -129,19 +133,21 @@ def main() -> None:
     for r in results:
         lines.append(f"| {r['runners']} x {r['envs']} | {r['scorer']} | {r['iteration_s']:.2f} ({r['train_s']:.2f} / "
                      f"{r['disc_train_s']:.2f}) | {r['env_steps']:.0f} | {r['env_steps_per_s']:.0f} |")
+    scoring_share = opts["env_s"] / base["iteration_s"]
     text = "\n".join(lines) + (
-        f"\n\nScoring through the discriminator actor (one call per vector step of "
-        f"{base['envs']} envs, fake pool fed in the same call): {100 * overhead:.1f}% of the iteration time "
-        f"(vs the local statistics scorer); the critic's own training: {100 * d_share:.1f}%.\n\n"
-        f"Actor round trips per iteration of {opts['steps']} env steps: in the env, {opts['calls']} calls of "
-        f"{opts['envs']} images = {opts['env_s']:.3f} s; in a learner connector, one call of {opts['images']} images "
-        f"(every observation incl. episode ends) = {opts['connector_s']:.3f} s. The env-side reward is kept: the "
-        f"difference is {abs(opts['env_s'] - opts['connector_s']) / base['iteration_s'] * 100:.1f}% of an iteration, "
-        f"it feeds the critic's fake pool in the same call, and the episode returns RLlib reports include it.\n"
+        f"\n\nReward scoring through the discriminator actor (one `score_and_add` call per vector step of "
+        f"{opts['envs']} envs: {opts['calls']} calls = {opts['env_s']:.3f} s per iteration of {opts['steps']} env steps): "
+        f"**{100 * scoring_share:.1f}%** of the iteration time. Iteration time vs the local statistics scorer: "
+        f"+{100 * overhead:.1f}% (this also counts the critic's training competing for the same cores); waiting for the "
+        f"critic's training after the learner update: {100 * d_share:.1f}%.\n\n"
+        f"A learner connector scoring the whole train batch in one call ({opts['images']} images: every observation "
+        f"incl. episode ends) takes {opts['connector_s']:.3f} s: "
+        f"{abs(opts['env_s'] - opts['connector_s']) / base['iteration_s'] * 100:.1f}% of an iteration apart. The env-side "
+        f"reward is kept: it feeds the critic's fake pool in the same call and the episode returns RLlib reports include it.\n"
     )
     print(text)
     if args.write:
-        from benchmarks._report import machine_line, write_section
+        from _report import machine_line, write_section
 
         write_section("Training throughput", f"`python benchmarks/training.py --write` (demo recipe, PPO).\n\n{machine_line()}\n\n{text}")
 

@@ -34,6 +34,8 @@ RUN_FIELDS = (
     "checkpoint_freq",
     "eval_every",
     "keep_checkpoints",
+    "lr_final_fraction",
+    "train_eval_crops",
 )
 
 
@@ -54,6 +56,12 @@ class Recipe:
     checkpoint_freq: int = 10
     eval_every: int = 5
     keep_checkpoints: int = 3
+    #: Decay the policy lr exponentially to this fraction of ``training["lr"]`` by the end of the
+    #: run (progress = share of ``stop_iters`` or ``stop_time`` used); None keeps it constant.
+    lr_final_fraction: float | None = None
+    #: Also validate on this many fixed training-input crops against the training targets
+    #: (in-distribution HI, ``eval_train/*``); 0 turns it off.
+    train_eval_crops: int = 64
 
     def replace(self, **changes) -> "Recipe":
         return dataclasses.replace(self, **changes)
@@ -80,13 +88,13 @@ def demo_recipe() -> Recipe:
             "grad_clip": 1.0,
         },
         model={"preset": "small"},
-        env={"reward_scale": 0.1, "critic_fakes": "final"},
+        env={"reward_scale": 0.1, "critic_fakes": "all"},
         discriminator={
             "channels": (16, 32, 32),
             "out_channels": 32,
             "hidden": 64,
             "lr": 2e-4,
-            "lr_decay": False,
+            "lr_decay": True,
             "n_critic": 5,
             "n_critic_warmup": 20,
             "warmup_iterations": 3,
@@ -99,6 +107,7 @@ def demo_recipe() -> Recipe:
         stop_time=12 * 60.0,
         checkpoint_freq=50,
         eval_every=5,
+        lr_final_fraction=0.2,
     )
 
 
@@ -248,7 +257,7 @@ def apply_overrides(recipe: Recipe, items: list[str] | tuple[str, ...] | None) -
 
                 value = parse_duration(value)
             elif current is None and value is not None:
-                current = 1.0 if sub == "stop_time" else 1
+                current = 1.0 if sub in ("stop_time", "lr_final_fraction") else 1
             r = r.replace(**{sub: _coerce(key, value, current)})
         elif dot and group == "model":
             defaults = _model_defaults(r.model)

@@ -267,10 +267,12 @@ class RunLogger:
         with open(self.curve_path, "a", newline="") as f:
             w = csv.writer(f)
             if new:
-                w.writerow(["wall_s", "iteration", "env_steps", "hi", "hi_luminance", "hi_contrast", "hi_saturation", "hi_inputs"])
+                w.writerow(["wall_s", "iteration", "env_steps", "hi", "hi_luminance", "hi_contrast", "hi_saturation",
+                            "hi_inputs", "hi_train"])
             w.writerow([
                 f"{elapsed:.1f}", iteration, env_steps, f"{scores['hi']:.3f}", f"{scores['hi_luminance']:.3f}",
                 f"{scores['hi_contrast']:.3f}", f"{scores['hi_saturation']:.3f}", f"{baseline['hi']:.3f}",
+                f"{scores['hi_train']:.3f}" if "hi_train" in scores else "",
             ])
 
     def row(self, row: dict) -> None:
@@ -381,6 +383,21 @@ def prepare_run(s: TrainSettings):
         steps=int(s.recipe.env.get("max_steps", 5)),
         thumb_size=int(s.recipe.env.get("thumb_size", 64)),
     )
+    train_validator = None
+    if s.recipe.train_eval_crops:
+        inputs, targets = ImagePack.load(data.inputs), ImagePack.load(data.targets)
+        rng = np.random.default_rng(s.seed or 0)
+        idx = np.sort(rng.choice(len(inputs), size=min(s.recipe.train_eval_crops, len(inputs)), replace=False))
+        tidx = np.sort(rng.choice(len(targets), size=min(256, len(targets)), replace=False))
+        train_validator = Validator(
+            inputs.images[idx],
+            targets.images[tidx],
+            filters=validator.filters,
+            steps=validator.steps,
+            thumb_size=validator.thumb_size,
+            strips=0,
+        )
+    validator.train_validator = train_validator
     disc_name = f"exposure_discriminator_{s.run_name}_{uuid.uuid4().hex[:8]}"
     env_config = env_config_for(s.recipe, data, disc_name)
     config = build_algorithm_config(s, env_config)
@@ -469,6 +486,28 @@ def policy_module(algo):
     return algo.get_module()
 
 
+def run_progress(r: Recipe, it: int, elapsed: float) -> float:
+    """Share of the run done, in [0, 1]: the larger of the iteration and time budgets used."""
+    p = 0.0
+    if r.stop_iters:
+        p = max(p, it / r.stop_iters)
+    if r.stop_time:
+        p = max(p, elapsed / r.stop_time)
+    return min(max(p, 0.0), 1.0)
+
+
+def set_policy_lr(algo, lr: float) -> bool:
+    """Set the learning rate of every optimizer of the local learner; False if it is remote."""
+    learner = getattr(algo.learner_group, "_learner", None)
+    optimizers = getattr(learner, "_named_optimizers", None)
+    if not optimizers:
+        return False
+    for opt in optimizers.values():
+        for group in opt.param_groups:
+            group["lr"] = lr
+    return True
+
+
 def _total_iterations(r: Recipe, it: int, elapsed: float) -> int:
     """Training length for the lr schedules: ``stop_iters``, else estimated from the time budget."""
     if r.stop_iters is not None:
@@ -495,10 +534,17 @@ def _loop(s, algo, disc, validator, baseline, logger: RunLogger, start_iter, off
 
     def evaluate(step: int) -> dict[str, float]:
         te = time.perf_counter()
-        res = validator.evaluate(policy_module(algo))
-        sc = res["scores"]
+        module = policy_module(algo)
+        res = validator.evaluate(module)
+        sc = dict(res["scores"])
         tags = {f"eval/{k}": v for k, v in sc.items()}
         tags.update({f"eval/{k}_inputs": v for k, v in baseline.items()})
+        tv = getattr(validator, "train_validator", None)
+        if tv is not None:  # the same on training crops vs the training targets (in-distribution)
+            train_scores = tv.evaluate(module)["scores"]
+            sc["hi_train"] = train_scores["hi"]
+            tags.update({f"eval_train/{k}": v for k, v in train_scores.items()})
+            tags.update({f"eval_train/{k}_inputs": v for k, v in tv.baseline().items()})
         for t, freq in res["filter_freq"].items():
             tags.update({f"eval/filter_freq/step{t + 1}/{f}": v for f, v in freq.items()})
         tags.update({f"eval/param_mean/{f}": v for f, v in res["param_mean"].items()})
@@ -518,6 +564,10 @@ def _loop(s, algo, disc, validator, baseline, logger: RunLogger, start_iter, off
             break
         own_disc = bool(getattr(algo, "trains_discriminator", False))  # exposure: trains it inside train()
         total = _total_iterations(r, it, time.perf_counter() - t0)
+        if r.lr_final_fraction is not None and not own_disc:
+            lr_now = float(algo.config.lr) * float(r.lr_final_fraction) ** run_progress(r, it, elapsed)
+            if set_policy_lr(algo, lr_now):
+                logger.scalars({"learner/lr_set": lr_now}, it)
         if own_disc:
             algo.set_progress(it, total)
         else:

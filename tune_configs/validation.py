@@ -39,6 +39,8 @@ class Validator:
     strips: int = 4
     seed: int = 0
     _baseline: dict | None = field(default=None, init=False, repr=False)
+    #: Optional second validator (training crops vs training targets) run beside this one.
+    train_validator: "Validator | None" = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         self.images = np.asarray(self.images, dtype=np.float32)

@@ -33,7 +33,7 @@ def settings_from_options(
 ):
     """The :class:`TrainSettings` of the command-line options; ``ValueError`` on a bad combination."""
     from tune_configs.data import DataSpec
-    from tune_configs.recipes import apply_overrides, get_recipe
+    from tune_configs.recipes import RECIPES, apply_overrides, get_recipe
     from tune_configs.training import TrainSettings, load_run_info, parse_duration, resolve_checkpoint
 
     sources = [bool(demo), inputs is not None or targets is not None, fivek is not None]
@@ -60,7 +60,10 @@ def settings_from_options(
 
         base = Recipe(**info["recipe"])
     else:
-        base = get_recipe(recipe or ("demo" if data.source == "demo" else "fivek"))
+        default = "demo" if data.source == "demo" else "fivek"
+        if algo is not None and f"{default}-{algo.lower()}" in RECIPES:  # an algorithm's own variant (demo-exposure)
+            default = f"{default}-{algo.lower()}"
+        base = get_recipe(recipe or default)
     changes = {}
     if algo is not None:
         changes["algo"] = algo.lower()
@@ -97,7 +100,7 @@ def settings_from_options(
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_command(
-        algo: Optional[str] = typer.Option(None, "--algo", help="ppo | appo (default: the recipe's, ppo)."),
+        algo: Optional[str] = typer.Option(None, "--algo", help="ppo | appo | exposure (default: the recipe's, ppo)."),
         demo: bool = typer.Option(False, "--demo", help="Train on the bundled demo set."),
         inputs: Optional[Path] = typer.Option(None, "--inputs", help="Folder of photos to retouch."),
         targets: Optional[Path] = typer.Option(None, "--targets", help="Folder of photos in the wanted style (unpaired)."),
@@ -117,7 +120,7 @@ def register(app: typer.Typer) -> None:
         name: Optional[str] = typer.Option(None, "--name", help="Run name (folder under --results-dir)."),
         results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Where run folders go."),
         seed: int = typer.Option(0, "--seed", help="Random seed (data crops, env runners, networks)."),
-        dashboard: bool = typer.Option(False, "--dashboard", help="Start the Ray dashboard on 127.0.0.1:8265 (needs ray[default])."),
+        dashboard: bool = typer.Option(False, "--dashboard", help="Start the Ray dashboard on 127.0.0.1:8265 (needs the dashboard extra of exposure-rl)."),
     ) -> None:
         """Train a policy; checkpoints, TensorBoard logs and validation scores go to RESULTS_DIR/NAME."""
         from rich.console import Console
