@@ -126,7 +126,11 @@ def test_exposure_is_a_registered_algorithm_with_its_recipes(tmp_path):
         algorithms.build_config("exposure", {**env, "scorer": {"kind": "statistics", "targets": "t.npz"}})
     r = recipes.get_recipe("demo-exposure")
     assert r.algo == "exposure" and r.num_env_runners == 0 and r.num_envs_per_env_runner == 64
-    assert r.discriminator == recipes.get_recipe("demo").discriminator  # same critic as the PPO demo
+    demo = recipes.get_recipe("demo")
+    assert r.model == demo.model and r.stop_time == demo.stop_time
+    assert {k: v for k, v in r.discriminator.items() if k != "pool_size"} == {
+        k: v for k, v in demo.discriminator.items() if k != "pool_size"}  # the same critic as the PPO demo
+    assert r.env["reward_scale"] == demo.env["reward_scale"] and r.env["critic_fakes"] == "all"
     common = dict(targets=None, inputs=None, fivek=None, fivek_limit=None, recipe=None, stop_iters=2, stop_time=None,
                   num_env_runners=None, num_envs_per_runner=None, num_gpus=0, checkpoint_freq=None, eval_every=None,
                   resume=None, config=[], name=None, results_dir=tmp_path, seed=0, dashboard=False)
@@ -161,7 +165,7 @@ def test_algorithm_trains_syncs_the_critic_checkpoints_and_exports(ray_session, 
     try:
         env = {"inputs": str(inputs), "scorer": {"kind": "discriminator", "name": "d_exposure_algo_test"}}
         config = build_config(
-            "exposure", env, model_config={"preset": "small"}, training={"policy_lr": 1e-3, "value_lr": 1e-2},
+            "exposure", env, model_config={"preset": "small"}, training={"policy_lr": 1e-3, "value_lr": 1e-2, "choice_lr": 2e-3},
             num_env_runners=0, num_envs_per_env_runner=64, seed=3,
         )
         algo = config.build_algo()
@@ -180,6 +184,15 @@ def test_algorithm_trains_syncs_the_critic_checkpoints_and_exports(ray_session, 
         for key in ("actor_loss", "choice_loss", "value_loss", "q_mean", "filter_entropy", "reward_mean"):
             assert np.isfinite(stats[key]), key
         assert stats["progress"] == pytest.approx(0.2)
+        # three Adam optimisers; rates follow lr * 0.1 ** (3 t / T) at t = 2 of T = 10
+        opts = {name.split("_", 2)[-1]: o for name, o in learner._named_optimizers.items()}
+        assert set(opts) == {"policy", "choice", "value"}
+        for name, base in (("policy", 1e-3), ("choice", 2e-3), ("value", 1e-2)):
+            assert opts[name].param_groups[0]["lr"] == pytest.approx(base * 0.1 ** 0.6)
+            assert opts[name].param_groups[0]["betas"] == (0.5, 0.9)
+        choice_params = {id(p) for p in opts["choice"].param_groups[0]["params"]}
+        module_pi = learner.module["default_policy"].pi
+        assert choice_params == {id(p) for p in list(module_pi.filter_encoder.parameters()) + list(module_pi.filter_head.parameters())}
         assert last["state_pool"]["size"] == 128 and last["state_pool"]["added"] == 64
         # the discriminator trained inside the iterations: warm-up 2 updates, then 1
         assert ray.get(actor.metrics.remote())["total_updates"] - updates_before == 2 + 1 + 1

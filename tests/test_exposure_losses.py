@@ -262,3 +262,36 @@ def test_blend_filters_off_half_still_passes_a_gradient():
     e = torch.tensor([[0.2]], requires_grad=True)  # a smooth map keeps its own derivative
     action_params(F.get("E"), e).sum().backward()
     assert float(e.grad) == pytest.approx(3.5)
+
+
+# --- the all-filters variant ---------------------------------------------------------------
+def test_all_filters_update_matches_the_sampled_one_and_trains_every_head(setup_all_filters):
+    module, flist, critic, image, state, choice = setup_all_filters
+    kw = dict(progress=0.3, choice=choice)
+    score = lambda x, refs: critic(x)  # noqa: E731
+    sampled = exposure_losses(module.policy_heads, module.vf, score, flist, image, state, settings=UpdateSettings(), **kw)
+    every = exposure_losses(module.policy_heads, module.vf, score, flist, image, state,
+                            settings=UpdateSettings(all_filters=True), **kw)
+    # the sampled filter's transition is the same in both
+    np.testing.assert_allclose(every.q.numpy(), sampled.q.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(every.reward.numpy(), sampled.reward.numpy(), rtol=1e-4, atol=1e-5)
+    assert torch.equal(every.next_state, sampled.next_state)
+    # every state trains every head (no forced choice needed), nothing else
+    one_filter = torch.zeros(len(image), dtype=torch.long)
+    module.zero_grad(set_to_none=True)
+    out = exposure_losses(module.policy_heads, module.vf, score, flist, image, state, progress=0.3, choice=one_filter,
+                          settings=UpdateSettings(all_filters=True))
+    out.actor.backward(retain_graph=True)
+    for f, flt in enumerate(flist):
+        assert nonzero(module.pi.param_heads.weight.grad[f, :, : flt.num_params]), flt.short_name
+    assert not any(nonzero(g) for g in grads_of(module.pi.filter_head).values())
+    assert not any(nonzero(g) for g in grads_of(module.vf).values())
+    module.zero_grad(set_to_none=True)
+    out.choice.backward(retain_graph=True)  # the expected policy gradient: choice head only
+    assert nonzero(module.pi.filter_head[0].weight.grad)
+    assert not any(nonzero(g) for g in grads_of(module.pi.param_heads).values())
+    module.zero_grad(set_to_none=True)
+    out.value.backward()
+    assert any(nonzero(g) for g in grads_of(module.vf).values())
+    assert not any(nonzero(g) for g in grads_of(module.pi).values())
+    assert all(p.grad is None for p in critic.parameters())

@@ -9,8 +9,8 @@ One training iteration (:meth:`Exposure.training_step`):
 2. the learner(s) load the discriminator actor's current weights (``get_weights()``) into their
    frozen copy; the actor starts its ``train(iteration, total)`` (the n_critic updates of SPEC §6,
    in its own process, concurrently with the learner; only with ``train_discriminator``); the
-   learner(s) take one update on ``train_batch_size`` (64) states drawn from the pool
-   (:mod:`~policies.exposure_algo.learner`);
+   learner(s) take one update (``updates_per_iteration``) on ``train_batch_size`` (64) states
+   drawn from the pool (:mod:`~policies.exposure_algo.learner`);
 3. the new weights go to the env runners; the discriminator's ``train`` is awaited, so the
    policy always learns against the critic of the previous iteration.
 
@@ -68,8 +68,13 @@ class ExposureConfig(AlgorithmConfig):
     ``training(...)`` settings beyond RLlib's (``gamma`` 1.0, ``train_batch_size_per_learner``
     64): ``total_iterations`` (T of the lr schedule and of the entropy term's progress; 20,000;
     a run loop may set it per iteration with :meth:`Exposure.set_progress`),
-    ``policy_lr`` / ``value_lr`` (base rates, :func:`rewards.schedule.base_lrs`), ``lr_decay``
+    ``policy_lr`` / ``value_lr`` (base rates, :func:`rewards.schedule.base_lrs`), ``choice_lr``
+    (the filter choice's own rate; None = ``policy_lr``, the paper's), ``all_filters`` (off = the
+    paper's sampled update; see :class:`~policies.exposure_algo.losses.UpdateSettings`), ``lr_decay``
     (``lr * 0.1 ** (3 t / T)``), ``adam_betas`` (0.5, 0.9), ``pool_size`` (128),
+    ``updates_per_iteration`` (1, the paper's: learner updates per iteration, each on its own
+    batch from the pool; they run while the discriminator trains, so on a CPU-bound machine
+    a few more cost little wall-clock time),
     ``entropy_weight`` (0.05, SPEC §4), ``bound_weight`` (keeps action means in [-1, 1]),
     ``discriminator_actor`` / ``discriminator_namespace`` (the actor) and
     ``train_discriminator`` (call the actor's ``train`` inside each iteration). The reward's
@@ -86,9 +91,12 @@ class ExposureConfig(AlgorithmConfig):
         self.total_iterations = 20_000
         self.policy_lr = lrs["policy"]
         self.value_lr = lrs["value"]
+        self.choice_lr = None
+        self.all_filters = False
         self.lr_decay = True
         self.adam_betas = schedule.ADAM_BETAS
         self.pool_size = 128
+        self.updates_per_iteration = 1
         self.entropy_weight = 0.05
         self.bound_weight = 1.0
         self.discriminator_actor = DEFAULT_NAME
@@ -101,9 +109,12 @@ class ExposureConfig(AlgorithmConfig):
         total_iterations: int = NotProvided,
         policy_lr: float = NotProvided,
         value_lr: float = NotProvided,
+        choice_lr: float | None = NotProvided,
+        all_filters: bool = NotProvided,
         lr_decay: bool = NotProvided,
         adam_betas: tuple[float, float] = NotProvided,
         pool_size: int = NotProvided,
+        updates_per_iteration: int = NotProvided,
         entropy_weight: float = NotProvided,
         bound_weight: float = NotProvided,
         discriminator_actor: str = NotProvided,
@@ -116,9 +127,12 @@ class ExposureConfig(AlgorithmConfig):
             total_iterations=total_iterations,
             policy_lr=policy_lr,
             value_lr=value_lr,
+            choice_lr=choice_lr,
+            all_filters=all_filters,
             lr_decay=lr_decay,
             adam_betas=adam_betas,
             pool_size=pool_size,
+            updates_per_iteration=updates_per_iteration,
             entropy_weight=entropy_weight,
             bound_weight=bound_weight,
             discriminator_actor=discriminator_actor,
@@ -134,7 +148,7 @@ class ExposureConfig(AlgorithmConfig):
         super().validate()
         if int(self.total_iterations) < 1:
             raise ValueError(f"exposure config: total_iterations must be >= 1, got {self.total_iterations}")
-        for key in ("policy_lr", "value_lr"):
+        for key in ("policy_lr", "value_lr") + (("choice_lr",) if self.choice_lr is not None else ()):
             if not float(getattr(self, key)) > 0:
                 raise ValueError(f"exposure config: {key} must be > 0, got {getattr(self, key)}")
         if int(self.pool_size) < int(self.train_batch_size_per_learner):
@@ -142,6 +156,8 @@ class ExposureConfig(AlgorithmConfig):
                 f"exposure config: pool_size {self.pool_size} is smaller than the batch "
                 f"train_batch_size_per_learner {self.train_batch_size_per_learner}"
             )
+        if int(self.updates_per_iteration) < 1:
+            raise ValueError(f"exposure config: updates_per_iteration must be >= 1, got {self.updates_per_iteration}")
         if len(tuple(self.adam_betas)) != 2:
             raise ValueError(f"exposure config: adam_betas must be two numbers, got {self.adam_betas}")
         if not self.enable_rl_module_and_learner or not self.enable_env_runner_and_connector_v2:
@@ -215,7 +231,9 @@ class Exposure(Algorithm):
         self.metrics.log_dict({"size": len(self._pool), "added": added}, key=POOL_RESULTS, window=1)
 
         # 2. the critic's weights to the learners; the actor trains while they update
-        states = self._pool.sample(self._pool_rng, cfg.total_train_batch_size)
+        n, k = cfg.total_train_batch_size, int(cfg.updates_per_iteration)
+        draws = [self._pool.sample(self._pool_rng, n) for _ in range(k)]
+        states = {key: np.concatenate([d[key] for d in draws]) for key in ("image", "state")}
         weights = ray.get(actor.get_weights.remote())
         # (the actor serves the env runners' scores one call at a time: it trains only now)
         train_ref = actor.train.remote(iteration, total) if cfg.train_discriminator else None
@@ -224,6 +242,7 @@ class Exposure(Algorithm):
         with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
             learner_results = self.learner_group.update(
                 batch=batch,
+                minibatch_size=cfg.train_batch_size_per_learner if k > 1 else None,
                 timesteps={
                     NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
                         (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0

@@ -10,10 +10,12 @@ one owner (and trainer) of the discriminator.
 
 The reward's weights (``reward_scale``, ``overexposure_weight``, ``reuse_penalty``) are read
 from the env's ``env_config``, so the learner's recomputed reward is the env's reward (plus the
-learner's entropy term). Optimisers (Adam, betas from the config, SPEC §6): ``policy`` (both
-policy encoders and heads; not ``pi.log_std``, which stays frozen) and ``value``. Their rates
+learner's entropy term). Optimisers (Adam, betas from the config, SPEC §6): ``policy`` (the parameter
+encoder and heads; not ``pi.log_std``, which stays frozen), ``choice`` and ``value``. Their rates
 follow :func:`rewards.schedule.learning_rate` over the run's length; the training iteration and
 that length come in through ``timesteps[ITERATION_KEY]`` / ``timesteps[TOTAL_KEY]``.
+The ``choice`` optimiser (filter encoder and head) shares the policy's rate unless
+``choice_lr`` is set.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from .losses import UpdateSettings, exposure_losses, frozen_copy
 ITERATION_KEY = "exposure_iteration"
 TOTAL_KEY = "exposure_total_iterations"
 POLICY_OPTIMIZER = "policy"
+CHOICE_OPTIMIZER = "choice"
 VALUE_OPTIMIZER = "value"
 
 
@@ -54,20 +57,22 @@ class ExposureTorchLearner(TorchLearner):
         self._progress = 0.0
         seed = 0 if cfg.seed is None else int(cfg.seed)
         self._generator = torch.Generator(device=self._device)
-        self._generator.manual_seed(seed + 7919 * int(getattr(self, "_learner_index", 0) or 0))
+        self._generator.manual_seed(seed)
         self._update_settings: dict[ModuleID, tuple[list, UpdateSettings]] = {}
 
     # --- optimisers ---------------------------------------------------------------------
     def configure_optimizers_for_module(self, module_id: ModuleID, config=None) -> None:
         config = config or self.config
         module = self._module[module_id]
-        policy_params = [p for n, p in module.pi.named_parameters() if n != "log_std"]
-        value_params = list(module.vf.parameters())
+        choice_names = ("filter_encoder.", "filter_head.")
+        groups = [
+            (POLICY_OPTIMIZER, [p for n, p in module.pi.named_parameters() if n != "log_std" and not n.startswith(choice_names)]),
+            (CHOICE_OPTIMIZER, [p for n, p in module.pi.named_parameters() if n.startswith(choice_names)]),
+            (VALUE_OPTIMIZER, list(module.vf.parameters())),
+        ]
         betas = tuple(config.adam_betas)
-        for name, params, lr in (
-            (POLICY_OPTIMIZER, policy_params, config.policy_lr),
-            (VALUE_OPTIMIZER, value_params, config.value_lr),
-        ):
+        for name, params in groups:
+            lr = self._base_lr(name)
             self.register_optimizer(
                 module_id=module_id,
                 optimizer_name=name,
@@ -76,7 +81,10 @@ class ExposureTorchLearner(TorchLearner):
             )
 
     def _base_lr(self, optimizer_name: str) -> float:
-        return self.config.policy_lr if optimizer_name == POLICY_OPTIMIZER else self.config.value_lr
+        cfg = self.config
+        if optimizer_name == CHOICE_OPTIMIZER:
+            return cfg.policy_lr if cfg.choice_lr is None else cfg.choice_lr
+        return cfg.policy_lr if optimizer_name == POLICY_OPTIMIZER else cfg.value_lr
 
     # --- the frozen discriminator copy --------------------------------------------------
     def build_critic(self, config: dict[str, Any]) -> None:
@@ -125,6 +133,7 @@ class ExposureTorchLearner(TorchLearner):
                 filter_epsilon=float(module.filter_epsilon),
                 max_steps=max_steps,
                 bound_weight=float(cfg.bound_weight),
+                all_filters=bool(cfg.all_filters),
             )
             self._update_settings[module_id] = (flist, settings)
         return self._update_settings[module_id]

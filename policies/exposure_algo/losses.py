@@ -27,7 +27,12 @@ to [-1, 1] is a straight-through one (the env sees the clamped action; the gradi
 the flat "off" half of the blend filters passes gradients too (:func:`action_params`).
 
 The log-probability is that of the mixed distribution the filter was sampled from, which makes
-the choice gradient the exact on-policy gradient of the behaviour policy.
+the choice gradient the exact on-policy gradient of the behaviour policy. The entropy term is
+part of the reward (detached, SPEC §4) and, differentiable, of the choice loss.
+
+``UpdateSettings.all_filters`` (off by default) is a lower-variance variant of the same
+objective: every filter is stepped from every state, each parameter head is trained by its own
+``-Q(s, f)``, the choice by the expected policy gradient and the value towards ``E_f[Q(s, f)]``.
 """
 
 from __future__ import annotations
@@ -72,6 +77,12 @@ class UpdateSettings:
     max_steps: int = 5
     #: Weight of ``mean(relu(|a| - 1)^2)`` on the chosen filter's action means.
     bound_weight: float = 1.0
+    #: Off (the paper): one sampled filter per state. On: every filter is stepped from every
+    #: state (F x the filter / critic / value work), every parameter head is trained by its
+    #: own ``-Q``, the choice by the expected policy gradient ``-sum_a pi_mix(a|s) (Q(s, a) - V(s))``
+    #: and the value towards ``sum_a pi_mix(a|s) Q(s, a)``: the same objective with far less
+    #: variance, for short runs where the learner would otherwise wait for the critic.
+    all_filters: bool = False
 
     def __post_init__(self):
         if not 0.0 <= self.filter_epsilon < 1.0:
@@ -204,6 +215,30 @@ def sample_choice(logits: torch.Tensor, epsilon: float, generator: torch.Generat
 
 
 # --- the update ---------------------------------------------------------------------------
+def _transition(score_fn, value_net, filters, image, state, refs, choice, raw_actions, settings):
+    """One differentiable step of each row: ``(next_image, next_state, done, score_gain,
+    over, reused, reward without the entropy term, Q without it)``, all ``(M, ...)``."""
+    rows = torch.arange(image.shape[0], device=image.device)
+    next_image = apply_chosen(filters, image, choice, raw_actions)
+    next_state = advance_state(state, choice)
+    done = (next_state[:, STEP] >= settings.max_steps).to(image.dtype)
+    with torch.no_grad():
+        score_before = score_fn(image, refs)
+    score_gain = score_fn(next_image, refs) - score_before
+    over = overexposure(next_image)
+    reused = state[rows, NUM_FIXED + choice] > 0.5
+    reward = settings.reward_scale * score_gain - settings.overexposure_weight * over - reuse(reused, settings.reuse_weight)
+    v_next = detached_call(value_net, next_image, next_state)
+    q = reward + settings.gamma * (1.0 - done) * v_next
+    return next_image, next_state, done, score_gain, over, reused, reward, q
+
+
+def _width_mask(filters: Sequence[Filter], choice: torch.Tensor, width: int, like: torch.Tensor) -> torch.Tensor:
+    """``(M, P)``: 1 on the parameters row ``m``'s filter uses."""
+    k = torch.tensor([f.num_params for f in filters], device=like.device)[choice]
+    return (torch.arange(width, device=like.device)[None, :] < k[:, None]).to(like.dtype)
+
+
 def exposure_losses(
     policy_fn: PolicyFn,
     value_net: nn.Module,
@@ -223,54 +258,61 @@ def exposure_losses(
     ``policy_fn`` returns ``(logits (N, F), means (N, F, P), ...)`` in action units;
     ``value_net(image, state) -> (N,)`` is an ``nn.Module``; ``score_fn`` must be frozen (its
     weights are not updated; pass a critic whose parameters do not require grad).
-    ``progress`` in [0, 1] fades the entropy term. ``choice`` forces the filters (tests).
+    ``progress`` in [0, 1] fades the entropy term. ``choice`` forces the sampled filters (tests).
+    With ``settings.all_filters`` every filter is stepped from every state (see
+    :class:`UpdateSettings`); the per-sample results then describe the sampled filter.
     """
     n_filters = len(filters)
     logits, means = policy_fn(image, state)[:2]
     if logits.shape[-1] != n_filters:
         raise ValueError(f"policy has {logits.shape[-1]} filter logits but {n_filters} filters were given")
-    rows = torch.arange(image.shape[0], device=image.device)
+    n, width = image.shape[0], means.shape[-1]
+    rows = torch.arange(n, device=image.device)
 
-    # 1. filter choice from the mixed distribution
+    # 1. filter choice from the mixed distribution; the entropy term of §4
     if choice is None:
         choice = sample_choice(logits, settings.filter_epsilon, generator)
     choice = choice.to(device=image.device, dtype=torch.long)
-    log_mix = mixed_log_probs(logits, settings.filter_epsilon)[rows, choice]
+    log_mix_all = mixed_log_probs(logits, settings.filter_epsilon)
     entropy = choice_entropy(logits)
-
-    # 2. the step, differentiable in the chosen filter's action means
-    raw_actions = means[rows, choice]  # (N, P)
-    width_mask = torch.zeros_like(raw_actions)
-    for f, flt in enumerate(filters):
-        width_mask[choice == f, : flt.num_params] = 1.0
-    next_image = apply_chosen(filters, image, choice, raw_actions)
-    next_state = advance_state(state, choice)
-    done = (next_state[:, STEP] >= settings.max_steps).to(image.dtype)
-
-    # 3. reward with the frozen critic and the §4 penalties
-    with torch.no_grad():
-        score_before = score_fn(image, refs)
-    score_after = score_fn(next_image, refs)
-    over = overexposure(next_image)
-    reused = state[rows, NUM_FIXED + choice] > 0.5
     ent_pen = entropy_penalty(entropy, n_filters, progress, settings.entropy_weight)
-    score_gain = score_after - score_before
-    reward = (
-        settings.reward_scale * score_gain
-        - settings.overexposure_weight * over
-        - reuse(reused, settings.reuse_weight)
-        - ent_pen.detach()
-    )
-
-    # 4. Q, advantages and the three losses
-    v_next = detached_call(value_net, next_image, next_state)
-    q = reward + settings.gamma * (1.0 - done) * v_next
     v = value_net(image, state)
-    bound = (torch.relu(raw_actions.abs() - 1.0) ** 2 * width_mask).sum(-1)
-    actor = -q.mean() + settings.bound_weight * bound.mean()
-    advantage = (q - v).detach()
-    choice_loss = -(log_mix * advantage).mean() + ent_pen.mean()
-    value_loss = ((q.detach() - v) ** 2).mean()
+
+    if not settings.all_filters:
+        # 2. the sampled filter's step, differentiable in its action means; reward; Q
+        raw_actions = means[rows, choice]  # (N, P)
+        mask = _width_mask(filters, choice, width, raw_actions)
+        next_image, next_state, done, score_gain, over, reused, reward, q = _transition(
+            score_fn, value_net, filters, image, state, refs, choice, raw_actions, settings
+        )
+        reward, q = reward - ent_pen.detach(), q - ent_pen.detach()
+        # 3. the three losses
+        bound = (torch.relu(raw_actions.abs() - 1.0) ** 2 * mask).sum(-1)
+        actor = -q.mean() + settings.bound_weight * bound.mean()
+        choice_loss = -(log_mix_all[rows, choice] * (q - v).detach()).mean() + ent_pen.mean()
+        value_loss = ((q.detach() - v) ** 2).mean()
+    else:
+        # 2. every filter from every state: rows (state n, filter f) in state-major order
+        all_f = torch.arange(n_filters, device=image.device).repeat(n)
+        rep = torch.arange(n, device=image.device).repeat_interleave(n_filters)
+        raw_all = means.reshape(n * n_filters, width)
+        mask_all = _width_mask(filters, all_f, width, raw_all)
+        trans = _transition(
+            score_fn, value_net, filters, image[rep], state[rep], None if refs is None else refs[rep],
+            all_f, raw_all, settings,
+        )
+        q_all = trans[7].reshape(n, n_filters) - ent_pen.detach()[:, None]
+        pick = rows * n_filters + choice
+        next_image, next_state, done, score_gain, over, reused, reward = (t[pick] for t in trans[:7])
+        reward, q = reward - ent_pen.detach(), q_all[rows, choice]
+        # 3. the losses: every head by its own Q; the choice by the expected policy gradient
+        bound = (torch.relu(raw_all.abs() - 1.0) ** 2 * mask_all).sum(-1)
+        actor = -q_all.mean() + settings.bound_weight * bound.mean()
+        pi_mix = log_mix_all.exp()
+        choice_loss = -(pi_mix * (q_all - v[:, None]).detach()).sum(-1).mean() + ent_pen.mean()
+        target = (pi_mix.detach() * q_all.detach()).sum(-1)
+        value_loss = ((target - v) ** 2).mean()
+        raw_actions, mask = raw_all.reshape(n, n_filters, width)[rows, choice], mask_all[pick]
 
     return UpdateOutput(
         actor=actor,
@@ -284,7 +326,7 @@ def exposure_losses(
         reused=reused,
         entropy=entropy.detach(),
         filter_choice=choice,
-        actions=(raw_actions.detach().clamp(-1.0, 1.0) * width_mask),
+        actions=(raw_actions.detach().clamp(-1.0, 1.0) * mask),
         next_image=next_image.detach(),
         next_state=next_state,
         done=done.bool(),
