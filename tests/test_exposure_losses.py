@@ -295,3 +295,22 @@ def test_all_filters_update_matches_the_sampled_one_and_trains_every_head(setup_
     assert any(nonzero(g) for g in grads_of(module.vf).values())
     assert not any(nonzero(g) for g in grads_of(module.pi).values())
     assert all(p.grad is None for p in critic.parameters())
+
+
+@pytest.mark.gpu
+def test_update_runs_on_the_gpu_like_on_the_cpu(setup_all_filters):
+    """Filters, frozen critic, networks and sampling all on CUDA: same losses as on the CPU."""
+    import copy
+
+    module, flist, critic, image, state, choice = setup_all_filters
+    dev = torch.device("cuda")
+    g_module, g_critic = copy.deepcopy(module).to(dev), copy.deepcopy(critic).to(dev)
+    kw = dict(progress=0.5, settings=UpdateSettings(all_filters=True))
+    cpu = exposure_losses(module.policy_heads, module.vf, lambda x, r: critic(x), flist, image, state, choice=choice, **kw)
+    gpu = exposure_losses(g_module.policy_heads, g_module.vf, lambda x, r: g_critic(x), flist, image.to(dev),
+                          state.to(dev), choice=choice.to(dev), generator=torch.Generator(device=dev), **kw)
+    for name in ("actor", "choice", "value"):
+        np.testing.assert_allclose(float(getattr(gpu, name)), float(getattr(cpu, name)), rtol=1e-3, atol=1e-4)
+    gpu.total.backward()
+    assert all(p.grad is None for p in g_critic.parameters())
+    assert gpu.next_image.device.type == "cuda"
