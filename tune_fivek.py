@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("fivek_dir", nargs="?", help="MIT-Adobe FiveK folder (input/ + expertC/)")
     parser.add_argument("--demo", action="store_true", help="train on the bundled demo set instead")
-    parser.add_argument("--algo", default=None, help="ppo (default) or appo")
+    parser.add_argument("--algo", default=None, help="ppo (default), appo or exposure")
     parser.add_argument("--stop-time", default=None, help="time budget, e.g. 12m or 2h (default: the recipe's)")
     parser.add_argument("--stop-iters", type=int, default=None, help="iteration budget")
     parser.add_argument("--num-gpus", type=float, default=None, help="GPUs for the learner (default: 1 if visible)")
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     from tune_configs.data import DataSpec
-    from tune_configs.recipes import apply_overrides, get_recipe
+    from tune_configs.recipes import RECIPES, apply_overrides, get_recipe
     from tune_configs.training import ConfigError, TrainSettings, available_gpus, parse_duration, run_training
 
     try:
@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                     "(or run `python tune_fivek.py --demo`)"
                 )
             data, recipe = DataSpec.fivek(args.fivek_dir, args.seed), get_recipe("fivek")
+        if args.algo and f"{recipe.name}-{args.algo.lower()}" in RECIPES:  # an algorithm's own variant (fivek-exposure)
+            recipe = get_recipe(f"{recipe.name}-{args.algo.lower()}")
         changes = {}
         if args.algo:
             changes["algo"] = args.algo.lower()
