@@ -37,10 +37,6 @@ RECIPE = {"ppo": "demo", "appo": "demo", "exposure": "demo-exposure"}
 #: Validation every N iterations: about every 10-15 s of training for each algorithm here.
 EVAL_EVERY = {"ppo": 3, "appo": 4, "exposure": 12}
 PLOT = REPO / "docs" / "learners.png"
-#: Training keys of the PPO demo recipe left out for APPO (RLlib's APPO rejects its minibatching).
-APPO_SKIP = ("minibatch_size", "num_epochs")
-
-
 def run(algo: str, budget_s: float, results_dir: Path, seed: int, overrides: list[str]) -> Path:
     """Train ``algo`` for ``budget_s`` seconds; returns its run folder."""
     from tune_configs.data import DataSpec
@@ -50,8 +46,6 @@ def run(algo: str, budget_s: float, results_dir: Path, seed: int, overrides: lis
     recipe = get_recipe(RECIPE[algo]).replace(
         algo=algo, stop_time=float(budget_s), stop_iters=None, eval_every=EVAL_EVERY[algo], checkpoint_freq=10**6
     )
-    if algo == "appo":  # APPO learns from its circular buffer: PPO's minibatch/epoch settings do not apply
-        recipe = recipe.replace(training={k: v for k, v in recipe.training.items() if k not in APPO_SKIP})
     recipe = apply_overrides(recipe, [o.split(":", 1)[1] for o in overrides if o.startswith(f"{algo}:")])
     settings = TrainSettings(
         data=DataSpec.demo(seed), recipe=recipe, name=f"learners-{algo}", results_dir=results_dir,

@@ -82,6 +82,19 @@ def test_config_fields_fault_tolerance_and_resources(tmp_path):
         build_config("ppo", {"inputs": "x", "scorer": {"kind": "magic"}})
 
 
+def test_appo_accepts_the_ppo_demo_recipe(tmp_path):
+    """`exposure train --algo appo --demo`: PPO's minibatch/epoch keys must not reach APPO's validation."""
+    from tune_configs.algorithms import build_config
+    from tune_configs.recipes import get_recipe
+
+    env = {"inputs": str(tmp_path / "in.npz"), "scorer": {"kind": "discriminator", "name": "d"}}
+    recipe = get_recipe("demo")
+    assert "minibatch_size" in recipe.training  # the case this guards
+    cfg = build_config("appo", env, model_config=recipe.model, training=recipe.training, num_env_runners=1)
+    cfg.validate()  # raised TypeError (minibatch_size % "auto") before the fix
+    assert cfg.lr == recipe.training["lr"]
+
+
 @pytest.fixture
 def no_ray_start(monkeypatch):
     """Fail the test if anything tries to start Ray; check it is not running afterwards."""

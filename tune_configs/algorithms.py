@@ -66,6 +66,11 @@ APPO_DEFAULTS: dict[str, Any] = {
 }
 
 
+#: Training keys that do not apply to an algorithm and are dropped when a recipe written for
+#: another one carries them (APPO learns from its circular buffer: PPO's minibatching and
+#: epochs have no meaning there, and RLlib's APPO validation rejects them).
+IGNORED_TRAINING_KEYS: dict[str, frozenset[str]] = {"appo": frozenset({"minibatch_size", "num_epochs"})}
+
 #: name -> (module path, config class name, training defaults, customize(config) or None).
 _REGISTRY: dict[str, tuple[str, str, dict[str, Any], Callable | None]] = {
     "ppo": ("ray.rllib.algorithms.ppo", "PPOConfig", PPO_DEFAULTS, None),
@@ -298,7 +303,8 @@ def build_config(
     model.setdefault("thumb_size", int(env_config.get("thumb_size", 64)))
     resolve_model_config(model)  # bad presets fail here, before Ray
     _, _, defaults, customize = _REGISTRY[algo]
-    train = {**defaults, **dict(training or {})}
+    ignored = IGNORED_TRAINING_KEYS.get(algo, frozenset())
+    train = {k: v for k, v in {**defaults, **dict(training or {})}.items() if k not in ignored}
 
     register()
     config = (
