@@ -113,6 +113,30 @@ class Filter:
         return f"<Filter {self.short_name} {self.name} ({self.num_params} params)>"
 
 
+class BlendFilter(Filter):
+    """A filter whose one parameter is a blend amount ``p`` in [0, 1] towards its effect.
+
+    Spec mapping ``p = sigmoid(raw)``; actions ``p = clip(a, 0, 1)`` (``a <= 0``: off). Subclasses
+    set ``short_name``, ``name``, ``label`` (for :meth:`describe`) and write :meth:`pixel`.
+    """
+
+    num_params = 1
+    label = ""
+    ranges = (ParamRange("amount", 0.0, 1.0, "blend", identity=0.0),)
+
+    def params(self, raw):
+        return ops_of(raw).sigmoid(raw)
+
+    def params_from_action(self, action):
+        return ops_of(action).clip(action, 0.0, 1.0)
+
+    def to_dict(self, params):
+        return {"amount": round(float(self._one(params)[0]), 4)}
+
+    def describe(self, params):
+        return f"{self.label or self.name} {100 * self._one(params)[0]:.0f}%"
+
+
 def ops_of(x):
     """Primitive namespace for ``x`` (re-exported for filter modules)."""
     return ops_for(x)

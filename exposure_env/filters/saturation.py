@@ -12,20 +12,12 @@ so with ``h`` and ``v`` kept, ``full = v - (s'/s)(v - c)``, and with ``s = (v - 
 
 from __future__ import annotations
 
-from .base import Filter, ParamRange, ops_of
+from .base import BlendFilter, ops_of
 
 
-class Saturation(Filter):
+class Saturation(BlendFilter):
     short_name = "S+"
     name = "Saturation+"
-    num_params = 1
-    ranges = (ParamRange("amount", 0.0, 1.0, "blend", identity=0.0),)
-
-    def params(self, raw):
-        return ops_of(raw).sigmoid(raw)
-
-    def params_from_action(self, action):
-        return ops_of(action).clip(action, 0.0, 1.0)
 
     def pixel(self, r, g, b, p):
         ops = ops_of(r)
@@ -37,9 +29,3 @@ class Saturation(Filter):
         chroma = d > 0
         gain = ops.where(chroma, k * mn / ops.where(chroma, d, 1.0), 0.0) * p[0]
         return tuple(c - gain * (v - c) for c in (r, g, b))
-
-    def to_dict(self, params):
-        return {"amount": round(float(self._one(params)[0]), 4)}
-
-    def describe(self, params):
-        return f"Saturation+ {100 * self._one(params)[0]:.0f}%"
