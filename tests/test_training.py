@@ -225,6 +225,36 @@ def test_resume_restores_policy_value_and_discriminator(trained_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_killed_discriminator_restarts_with_its_state_and_training_goes_on(ray_session, tmp_path):
+    """Kill the critic actor between iterations: Ray restarts it, it restores its last state, the run finishes."""
+    import ray
+    import torch
+
+    seen = {}
+
+    def report(metrics):
+        if metrics.get("iteration") != 2 or seen:
+            return
+        names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if "ppo-kill" in a["name"]]
+        assert len(names) == 1
+        actor = ray.get_actor(names[0])
+        before = ray.get(actor.get_weights.remote())
+        pid = ray.get(actor.__ray_call__.remote(lambda self: __import__("os").getpid()))
+        ray.kill(actor, no_restart=False)
+        after = ray.get(actor.get_weights.remote())  # waits for the restart
+        seen["pid"] = (pid, ray.get(actor.__ray_call__.remote(lambda self: __import__("os").getpid())))
+        for k, v in before.items():
+            torch.testing.assert_close(torch.as_tensor(after[k]), torch.as_tensor(v), rtol=0, atol=0, msg=k)
+        seen["ok"] = True
+
+    recipe = tiny_recipe().replace(stop_iters=3)
+    s = TrainSettings(DataSpec.demo(), recipe, name="ppo-kill", results_dir=tmp_path, progress=False)
+    summary = run_training(s, report=report)
+    assert seen.get("ok") and seen["pid"][0] != seen["pid"][1]
+    assert summary.iterations == 3
+
+
+@pytest.mark.slow
 def test_appo_trains_with_discriminator(ray_session, tmp_path):
     import ray
 

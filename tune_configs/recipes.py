@@ -100,7 +100,6 @@ def demo_recipe() -> Recipe:
             "warmup_iterations": 3,
             "warmup_every": 100000,
             "pool_size": 2048,
-            "checkpoint_every": 1000000,
         },
         num_env_runners=1,
         num_envs_per_env_runner=32,

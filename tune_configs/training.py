@@ -438,10 +438,13 @@ def run_training(
     algo = disc = None
     logger = None
     try:
+        # state_dir: the actor checkpoints itself after every train call, so when Ray restarts
+        # it (killed, node lost) it comes back with its last weights and optimiser state.
         disc = get_or_create_discriminator(
             disc_name,
             str(data.targets),
             disc_config,
+            state_dir=str(s.run_dir / "discriminator_state" / disc_name),
             num_gpus=0,
             num_cpus=0,
         )
