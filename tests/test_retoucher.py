@@ -283,3 +283,13 @@ def test_cupy_backend_agrees(policy_file, retoucher):
     out, gpu_edits = gpu.retouch(photo)
     assert gpu_edits == edits
     np.testing.assert_allclose(out, ref, atol=1e-4)
+
+
+def test_python_api_is_exposed_at_package_level():
+    import policies
+    from policies.export import export_policy, load_policy
+    from policies.retoucher import Retoucher
+
+    assert policies.Retoucher is Retoucher and policies.load_policy is load_policy and policies.export_policy is export_policy
+    with pytest.raises(AttributeError):
+        policies.NoSuchThing  # noqa: B018
