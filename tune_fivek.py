@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     f, b = summary.final_scores, summary.baseline_scores
     print()
     print(f"Trained {summary.iterations} iterations in {summary.elapsed_s / 60:.1f} min ({summary.env_steps} env steps).")
-    print(f"Histogram intersection on the validation photos (SPEC §8, higher is better):")
+    print("Histogram intersection on the validation photos (SPEC §8, higher is better):")
     print(f"  {'':10s} {'average':>8s} {'luminance':>10s} {'contrast':>9s} {'saturation':>11s}")
     for label, sc in (("policy", f), ("inputs", b)):
         print(f"  {label:10s} {sc['hi']:7.1f}% {sc['hi_luminance']:9.1f}% {sc['hi_contrast']:8.1f}% {sc['hi_saturation']:10.1f}%")

@@ -75,9 +75,6 @@ def _torch_ops() -> SimpleNamespace:
         like = a if isinstance(a, torch.Tensor) else b
         return torch.where(c, _t(a, like), _t(b, like))
 
-    def pow_(a, b):
-        return torch.pow(a, b)
-
     return SimpleNamespace(
         name="torch",
         exp=torch.exp,
@@ -90,7 +87,7 @@ def _torch_ops() -> SimpleNamespace:
         minimum=minimum,
         where=where,
         clip=lambda x, lo, hi: torch.clamp(x, lo, hi),
-        pow=pow_,
+        pow=torch.pow,
         sigmoid=torch.sigmoid,
     )
 
@@ -139,10 +136,6 @@ def ops_for(x: Any) -> SimpleNamespace:
             _CUPY_CACHE["cupy"] = _cupy_ops(cupy)
         return _CUPY_CACHE["cupy"]
     return _NP
-
-
-def backend_name(x: Any) -> str:
-    return ops_for(x).name
 
 
 def split_channels(images):
