@@ -1,4 +1,4 @@
-"""Quality metrics of SPEC §8: histogram intersection, PSNR and CIE76 Delta E.
+"""Quality metrics of SPEC §8: histogram intersection, PSNR, colour differences and colour cast.
 
 All metrics compare *display-referred* images: what the agent writes (its own Gamma and
 curves are the display transform), clipped to [0, 1]. Nothing here linearizes or applies a
@@ -154,16 +154,126 @@ def psnr(a, b) -> float:
     return float(per_image.mean())
 
 
-def delta_e76(a, b) -> float:
-    """Mean CIE76 colour difference ``||Lab_a - Lab_b||`` (L* in [0, 100]).
+def display_to_lab(image) -> np.ndarray:
+    """CIELAB of display values: ``(..., 3)`` sRGB-encoded in [0, 1] (clipped) -> float64 Lab.
 
-    Both inputs are taken as **sRGB-encoded** display values (the agent's output after its own
-    gamma), clipped to [0, 1]; ``skimage.color.rgb2lab`` decodes sRGB to linear, converts to XYZ
-    and to CIELAB with the D65 white point. Batches give the mean over images of the per-image
-    mean over pixels.
+    ``skimage.color.rgb2lab``: exact sRGB decode, XYZ, CIELAB with the D65 (2 degree) white;
+    L* in [0, 100], a*/b* roughly [-128, 127]. The one place the metrics' colour convention lives.
     """
     from skimage.color import rgb2lab
 
-    a, b = _paired(a, b, "delta_e76")
-    per_image = [np.sqrt(((rgb2lab(x) - rgb2lab(y)) ** 2).sum(axis=-1)).mean() for x, y in zip(a, b)]
-    return float(np.mean(per_image))
+    return rgb2lab(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0))
+
+
+def _delta_e76_lab(lab_a: np.ndarray, lab_b: np.ndarray) -> float:
+    return float(np.sqrt(((lab_a - lab_b) ** 2).sum(axis=-1)).mean())
+
+
+def _delta_e2000_lab(lab_a: np.ndarray, lab_b: np.ndarray) -> float:
+    from skimage.color import deltaE_ciede2000
+
+    return float(deltaE_ciede2000(lab_a, lab_b, channel_axis=-1).mean())
+
+
+def _lab_pairs(a, b, name: str):
+    """``(x, y, Lab_x, Lab_y)`` per image of a checked pair of images or batches."""
+    a, b = _paired(a, b, name)
+    for x, y in zip(a, b):
+        yield x, y, display_to_lab(x), display_to_lab(y)
+
+
+def _mean_rows(rows: list[dict[str, float]], keys) -> dict[str, float]:
+    """Per-key mean over images, ignoring NaN entries (NaN when every entry is NaN)."""
+    out = {}
+    for k in keys:
+        v = np.asarray([r[k] for r in rows], dtype=np.float64)
+        v = v[~np.isnan(v)]
+        out[k] = float(v.mean()) if v.size else float("nan")
+    return out
+
+
+def _per_image(a, b, name: str, fn) -> float:
+    return float(np.mean([fn(la, lb) for _, _, la, lb in _lab_pairs(a, b, name)]))
+
+
+def delta_e76(a, b) -> float:
+    """Mean CIE76 colour difference ``||Lab_a - Lab_b||`` (Delta E units, L* in [0, 100]).
+
+    Inputs are display values (sRGB-encoded, :func:`display_to_lab`). Batches give the mean over
+    images of the per-image mean over pixels.
+    """
+    return _per_image(a, b, "delta_e76", _delta_e76_lab)
+
+
+def delta_e2000(a, b) -> float:
+    """Mean CIEDE2000 colour difference (``skimage.color.deltaE_ciede2000``, kL = kC = kH = 1).
+
+    Same inputs and averaging as :func:`delta_e76`; about 1 is a just-noticeable difference.
+    """
+    return _per_image(a, b, "delta_e2000", _delta_e2000_lab)
+
+
+#: A ground-truth pixel is "near-neutral" when its chroma ``C*ab = sqrt(a*^2 + b*^2)`` is below
+#: this (Delta E units) and its lightness L* lies in :data:`NEUTRAL_LIGHTNESS` (chroma is
+#: meaningless near black and white).
+NEUTRAL_CHROMA = 5.0
+NEUTRAL_LIGHTNESS = (10.0, 95.0)
+
+
+def _cast_lab(lab_out: np.ndarray, lab_truth: np.ndarray) -> dict[str, float]:
+    d = lab_out - lab_truth
+    chroma_t = np.hypot(lab_truth[..., 1], lab_truth[..., 2])
+    lo, hi = NEUTRAL_LIGHTNESS
+    neutral = (chroma_t < NEUTRAL_CHROMA) & (lab_truth[..., 0] > lo) & (lab_truth[..., 0] < hi)
+    shift = float(np.hypot(d[..., 1], d[..., 2])[neutral].mean()) if neutral.any() else float("nan")
+    return {
+        "a_bias": float(d[..., 1].mean()),
+        "b_bias": float(d[..., 2].mean()),
+        "neutral_chroma_shift": shift,
+        "neutral_share": float(neutral.mean()),
+    }
+
+
+#: Keys of :func:`colour_cast`.
+CAST_KEYS = ("a_bias", "b_bias", "neutral_chroma_shift", "neutral_share")
+
+
+def colour_cast(output, truth) -> dict[str, float]:
+    """Colour cast of ``output`` against its ground truth (display values, :func:`display_to_lab`).
+
+    * ``a_bias`` / ``b_bias``: mean of ``a*_out - a*_truth`` / ``b*_out - b*_truth`` over all
+      pixels (Delta E units; negative b* = bluer, positive = yellower; negative a* = greener,
+      positive = redder). A cast shows as a bias; random errors average out.
+    * ``neutral_chroma_shift``: mean ``sqrt(da*^2 + db*^2)`` over the truth's near-neutral
+      pixels (chroma below :data:`NEUTRAL_CHROMA`, L* inside :data:`NEUTRAL_LIGHTNESS`): how
+      coloured the output makes what should be grey (NaN when the truth has no such pixel);
+      ``neutral_share`` is their share of the pixels.
+
+    Batches give the mean over images (NaN-free images only for the neutral shift).
+    """
+    rows = [_cast_lab(lo, lt) for _, _, lo, lt in _lab_pairs(output, truth, "colour_cast")]
+    return _mean_rows(rows, CAST_KEYS)
+
+
+#: Keys of :func:`paired_scores`, in table order.
+PAIRED_KEYS = ("psnr", "delta_e76", "delta_e2000", "a_bias", "b_bias", "neutral_chroma_shift")
+
+
+def paired_scores(outputs, truths) -> dict[str, float]:
+    """Every paired metric at once (one Lab conversion per image): :data:`PAIRED_KEYS`.
+
+    ``outputs`` / ``truths``: one ``(H, W, 3)`` pair, an ``(N, H, W, 3)`` pair of batches or two
+    equally long sequences of photos (each pair one shape, sizes may differ between pairs).
+    Display values, clipped to [0, 1]. Means over images; the same values as the single metrics.
+    """
+    if isinstance(outputs, np.ndarray) and outputs.ndim == 3:
+        outputs, truths = [outputs], [truths]
+    if len(outputs) != len(truths) or len(outputs) == 0:
+        raise ValueError(f"paired_scores: {len(outputs)} outputs but {len(truths)} ground-truth images")
+    rows = []
+    for o, t in zip(outputs, truths):
+        for x, y, lx, ly in _lab_pairs(o, t, "paired_scores"):
+            row = {"psnr": psnr(x, y), "delta_e76": _delta_e76_lab(lx, ly), "delta_e2000": _delta_e2000_lab(lx, ly)}
+            row.update(_cast_lab(lx, ly))
+            rows.append(row)
+    return _mean_rows(rows, PAIRED_KEYS)

@@ -91,3 +91,98 @@ def test_delta_e76_hand_values():
     # sRGB mid grey 0.5 has L* = 53.39 (the value is sRGB-encoded, not linear)
     grey = np.full((4, 4, 3), 0.5)
     assert metrics.delta_e76(black, grey) == pytest.approx(53.39, abs=0.01)
+
+
+# --------------------------------------------------------------------------- colour metrics
+_SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]])
+_D65 = np.array([0.95047, 1.0, 1.08883])
+
+
+def _lab_reference(rgb):
+    """CIELAB of sRGB-encoded values written out by hand (exact EOTF, D65): the stated convention."""
+    c = np.asarray(rgb, np.float64)
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    t = lin @ _SRGB_TO_XYZ.T / _D65
+    f = np.where(t > (6 / 29) ** 3, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+def test_display_to_lab_is_the_stated_srgb_d65_convention(rng):
+    px = rng.random((50, 3))
+    np.testing.assert_allclose(metrics.display_to_lab(px), _lab_reference(px), atol=1e-2)
+    # values outside [0, 1] are clipped like every written photo
+    np.testing.assert_allclose(metrics.display_to_lab([[1.5, -0.2, 0.5]]), _lab_reference([[1.0, 0.0, 0.5]]), atol=1e-2)
+
+
+# Sharma, Wu & Dalal (2005) CIEDE2000 test pairs that lie inside the sRGB gamut: (Lab1, Lab2, dE00).
+_SHARMA = [
+    ((50.0, 0.0, 0.0), (50.0, -1.0, 2.0), 2.3669),
+    ((50.0, 2.5, 0.0), (73.0, 25.0, -18.0), 27.1492),
+    ((50.0, 2.5, 0.0), (50.0, 3.2592, 0.3350), 1.0000),
+    ((60.2574, -34.0099, 36.2677), (60.4626, -34.1751, 39.4387), 1.2644),
+    ((63.0109, -31.0961, -5.8663), (62.8187, -29.7946, -4.0864), 1.2630),
+]
+
+
+@pytest.mark.parametrize("lab1, lab2, expected", _SHARMA)
+def test_delta_e2000_published_pairs(lab1, lab2, expected):
+    from skimage.color import lab2rgb
+
+    a = np.broadcast_to(lab2rgb(np.array(lab1)[None, None]), (4, 5, 3))
+    b = np.broadcast_to(lab2rgb(np.array(lab2)[None, None]), (4, 5, 3))
+    assert metrics.delta_e2000(a, b) == pytest.approx(expected, abs=1e-3)
+    # CIE76 of the same pair is the Euclidean Lab distance
+    assert metrics.delta_e76(a, b) == pytest.approx(np.linalg.norm(np.subtract(lab1, lab2)), abs=1e-3)
+
+
+def test_identical_images_have_no_colour_difference_or_cast(rng):
+    img = rng.random((2, 20, 30, 3))
+    assert metrics.delta_e2000(img, img) == 0.0 and metrics.delta_e76(img, img) == 0.0
+    cast = metrics.colour_cast(img, img.copy())
+    assert cast["a_bias"] == 0.0 and cast["b_bias"] == 0.0
+    assert cast["neutral_chroma_shift"] == 0.0 or np.isnan(cast["neutral_chroma_shift"])
+
+
+def test_blue_cast_gives_negative_b_bias_of_the_computed_size():
+    grey = np.full((10, 12, 3), 0.5)
+    blue = grey.copy()
+    blue[..., 2] = 0.6  # the same grey with more blue: a pure blue cast
+    expected_b = _lab_reference([0.5, 0.5, 0.6])[2] - _lab_reference([0.5, 0.5, 0.5])[2]
+    expected_a = _lab_reference([0.5, 0.5, 0.6])[1] - _lab_reference([0.5, 0.5, 0.5])[1]
+    assert expected_b < -8.0  # about -10.3 Delta E units
+    cast = metrics.colour_cast(blue, grey)
+    assert cast["b_bias"] == pytest.approx(expected_b, abs=0.01)
+    assert cast["a_bias"] == pytest.approx(expected_a, abs=0.01)
+    # every truth pixel is neutral (C* = 0, L* = 53.4): the shift is the chroma of the cast
+    assert cast["neutral_share"] == 1.0
+    assert cast["neutral_chroma_shift"] == pytest.approx(np.hypot(expected_a, expected_b), abs=0.01)
+    # the opposite direction: a yellow cast is positive b*
+    assert metrics.colour_cast(grey, blue)["b_bias"] > 8.0
+
+
+def test_neutral_pixels_only_count_for_the_chroma_shift():
+    truth = np.zeros((2, 10, 3))
+    truth[0] = 0.5  # neutral grey row
+    truth[1] = [0.8, 0.2, 0.2]  # saturated red row (C* ~ 60): not neutral
+    out = truth.copy()
+    out[1] = [0.9, 0.1, 0.1]  # change only the red row
+    cast = metrics.colour_cast(out, truth)
+    assert cast["neutral_share"] == pytest.approx(0.5)
+    assert cast["neutral_chroma_shift"] == pytest.approx(0.0, abs=1e-9)
+    assert cast["a_bias"] > 0  # redder on average
+    # no neutral pixel at all (black and white are excluded): NaN, not 0
+    assert np.isnan(metrics.colour_cast(np.zeros((4, 4, 3)), np.ones((4, 4, 3)))["neutral_chroma_shift"])
+
+
+def test_paired_scores_equal_the_single_metrics(rng):
+    outs = [rng.random((12, 16, 3)), rng.random((8, 8, 3))]
+    truths = [np.clip(o + rng.normal(0, 0.05, o.shape), 0, 1) for o in outs]
+    got = metrics.paired_scores(outs, truths)
+    assert tuple(got) == metrics.PAIRED_KEYS
+    assert got["psnr"] == pytest.approx(np.mean([metrics.psnr(o, t) for o, t in zip(outs, truths)]))
+    assert got["delta_e76"] == pytest.approx(np.mean([metrics.delta_e76(o, t) for o, t in zip(outs, truths)]))
+    assert got["delta_e2000"] == pytest.approx(np.mean([metrics.delta_e2000(o, t) for o, t in zip(outs, truths)]))
+    cast = [metrics.colour_cast(o, t) for o, t in zip(outs, truths)]
+    assert got["b_bias"] == pytest.approx(np.mean([c["b_bias"] for c in cast]))
+    with pytest.raises(ValueError, match="paired_scores"):
+        metrics.paired_scores(outs, truths[:1])
