@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -219,62 +220,144 @@ def test_fivek_ids_from_listing_order(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- demo
 @pytest.fixture(scope="module")
-def demo0(tmp_path_factory):
-    cache_dir = tmp_path_factory.mktemp("demo_cache")
-    data = demo_mod.demo_packs(0, cache_dir)
-    data.cache_dir = cache_dir
-    return data
+def demo_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("demo_cache")
 
 
-def test_demo_packs(demo0):
-    assert isinstance(demo0.train_inputs, ImagePack)
-    assert demo0.train_inputs.images.shape == (600, 80, 80, 3) and demo0.train_inputs.paired is None
-    assert demo0.train_targets.images.shape == (600, 80, 80, 3)
-    assert demo0.val.images.shape == (64, 80, 80, 3) and demo0.val.paired.shape == (64, 80, 80, 3)
-    for pack in (demo0.train_inputs, demo0.train_targets, demo0.val):
+@pytest.fixture(scope="module", params=sorted(demo_mod.STYLES))
+def demo_style(request, demo_cache):
+    """``(style, packs)`` for every demo style, seed 0 (built once, cached)."""
+    return demo_mod.get_style(request.param), demo_mod.demo_packs(0, demo_cache, style=request.param)
+
+
+def _lum(x):
+    return (0.27 * x[..., 0] + 0.67 * x[..., 1] + 0.06 * x[..., 2]).mean(axis=(1, 2))
+
+
+def test_demo_photos_are_colour_photographs_shipped_offline():
+    import skimage.data
+
+    assert len(demo_mod.PHOTO_FILES) == 9
+    for name, file in demo_mod.PHOTO_FILES.items():
+        path = demo_mod.photo_path(name)
+        assert path.parent == Path(skimage.data.data_dir) and path.name == file and path.is_file()
+        img = demo_mod.load_photo(name)
+        assert img.ndim == 3 and img.shape[-1] == 3 and min(img.shape[:2]) >= 256, name
+        chroma = (img.max(-1) - img.min(-1)).mean()
+        assert chroma > 0.01, f"{name} is (nearly) grayscale"
+    # every style uses every photograph exactly once (one scene never split)
+    for st in demo_mod.STYLES.values():
+        assert sorted(st.split.all) == sorted(demo_mod.PHOTO_FILES), st.name
+    with pytest.raises(ValueError, match="reuses a scene"):
+        demo_mod.PhotoSplit(("motorcycle_left",), ("coffee",), ("motorcycle_right",))
+    with pytest.raises(ValueError, match="unknown demo style 'nope'"):
+        demo_mod.demo_packs(0, style="nope")
+
+
+def test_demo_packs(demo_style):
+    st, d = demo_style
+    assert isinstance(d.train_inputs, ImagePack)
+    assert d.train_inputs.images.shape == (demo_mod.CROPS["train_inputs"], 80, 80, 3) and d.train_inputs.paired is None
+    assert d.train_targets.images.shape == (demo_mod.CROPS["train_targets"], 80, 80, 3) and d.train_targets.paired is None
+    assert len(d.val) == demo_mod.CROPS["val"] >= 64 and d.val.paired.shape == d.val.images.shape
+    for pack in (d.train_inputs, d.train_targets, d.val):
         assert np.isfinite(pack.images).all() and pack.images.min() >= 0 and pack.images.max() <= 1
-    # the expert style is a fixed function of the RAW-like input, made of the agent's own filters
-    np.testing.assert_allclose(demo_mod.expert_style(demo0.val.images), demo0.val.paired, atol=1e-6)
-    lum = lambda x: (0.27 * x[..., 0] + 0.67 * x[..., 1] + 0.06 * x[..., 2]).mean(axis=(1, 2))  # noqa: E731
-    assert 0.35 < np.median(lum(demo0.train_targets.images)) < 0.6  # ~0.18 linear after gamma 1/2.2
-    assert np.median(lum(demo0.train_inputs.images)) < 0.3  # inputs are dark, RAW-like
-    assert lum(demo0.train_inputs.images).std() > 2 * lum(demo0.train_targets.images).std()
+        assert len(np.unique(pack.images.reshape(len(pack), -1)[:, ::97], axis=0)) == len(pack)  # distinct crops
+    # the style is a fixed function of the RAW-like input, made of the agent's own filters
+    np.testing.assert_allclose(st.apply(d.val.images), d.val.paired, atol=1e-6)
+    assert np.median(_lum(d.train_inputs.images)) < 0.3  # inputs are dark, RAW-like
+    ev = lambda x: np.log2(_lum(x) + 1e-4)  # noqa: E731
+    assert ev(d.train_inputs.images).std() > 2 * ev(d.train_targets.images).std()  # exposure errors, corrected
+    assert 0.35 < np.median(_lum(d.train_targets.images)) < 0.6  # ~0.18-0.22 linear after gamma 1/2.2
+    # crops at several scales: detail crops have less spread than whole-photo crops, many sizes
+    assert demo_mod.build.CROP_SCALE[1] / demo_mod.build.CROP_SCALE[0] >= 3
 
 
-def test_demo_photos_are_disjoint(demo0):
-    groups = [{n.split("#")[0] for n in p.names} for p in (demo0.train_inputs, demo0.train_targets, demo0.val)]
-    assert groups == [set(demo_mod.INPUT_PHOTOS), set(demo_mod.TARGET_PHOTOS), set(demo_mod.VAL_PHOTOS)]
+def test_demo_photos_are_disjoint(demo_style):
+    st, d = demo_style
+    groups = [{n.split("#")[0] for n in p.names} for p in (d.train_inputs, d.train_targets, d.val)]
+    assert groups == [set(st.split.inputs), set(st.split.targets), set(st.split.val)]
     digests = {name: hashlib.sha256(demo_mod.photo_path(name).read_bytes()).hexdigest() for name in demo_mod.PHOTO_FILES}
-    inputs = {digests[n] for n in demo_mod.INPUT_PHOTOS}
-    assert not inputs & {digests[n] for n in demo_mod.TARGET_PHOTOS}
-    assert not inputs & {digests[n] for n in demo_mod.VAL_PHOTOS}
+    inputs, targets, val = ({digests[n] for n in names} for names in (st.split.inputs, st.split.targets, st.split.val))
+    assert not inputs & targets and not inputs & val and not targets & val
+    scene = {n: g for g, members in demo_mod.GROUPS.items() for n in members}
+    scenes = [{scene.get(n, n) for n in names} for names in (st.split.inputs, st.split.targets, st.split.val)]
+    assert not scenes[0] & scenes[2] and not scenes[1] & scenes[2] and not scenes[0] & scenes[1]
 
 
-def test_demo_deterministic_and_cached(demo0, tmp_path, monkeypatch):
-    small = {"train_inputs": 6, "train_targets": 6, "val": 3}
-    a, b, c = demo_mod.build_demo(0, small), demo_mod.build_demo(0, small), demo_mod.build_demo(1, small)
+def test_demo_targets_span_the_validation_truth(demo_style):
+    """The critic's "real" set covers what validation asks for: luminance, contrast, saturation."""
+    from rewards.metrics import crop_statistics, intersection_from_statistics
+
+    st, d = demo_style
+    truth = crop_statistics(d.val.paired)
+    targets = crop_statistics(d.train_targets.images)
+    lo, hi = targets.min(axis=0), targets.max(axis=0)
+    outside = ~((truth >= lo) & (truth <= hi))
+    assert not outside.any(), f"{st.name}: {outside.sum(axis=0)} validation crops outside the targets' range {lo}..{hi}"
+    hi_scores = intersection_from_statistics(truth, targets)
+    assert min(hi_scores["luminance"], hi_scores["contrast"], hi_scores["saturation"]) >= 45, hi_scores
+    # and the style applied to the training inputs looks like the targets (the critic's optimum is the style)
+    styled_inputs = crop_statistics(st.apply(d.train_inputs.images))
+    assert intersection_from_statistics(styled_inputs, targets)["average"] >= 50
+
+
+def test_demo_styles_differ():
+    """The second style is clearly another look: brighter, flatter, warmer, less saturated."""
+    from rewards.metrics import crop_statistics
+
+    raw = demo_mod.build_demo(0, {"train_inputs": 8, "train_targets": 8, "val": 64}).val.images
+    expert, faded = crop_statistics(demo_mod.expert_style(raw)), crop_statistics(demo_mod.get_style("faded").apply(raw))
+    assert np.median(faded[:, 0] - expert[:, 0]) > 0.05  # brighter
+    assert np.median(faded[:, 1] - expert[:, 1]) < -0.01  # lower contrast
+    assert np.median(faded[:, 2] / expert[:, 2]) < 0.6  # muted colour
+    warmth = lambda x: (x[..., 0] - x[..., 2]).mean(axis=(1, 2))  # noqa: E731
+    assert np.median(warmth(demo_mod.get_style("faded").apply(raw)) - warmth(demo_mod.expert_style(raw))) > 0.03
+
+
+@pytest.mark.parametrize("style", sorted(demo_mod.STYLES))
+def test_demo_styles_are_five_steps_of_the_agents_filters(style):
+    from exposure_env import filters
+
+    raw = demo_mod.build_demo(0, {"train_inputs": 8, "train_targets": 8, "val": 16}).val.images
+    edits = demo_mod.get_style(style).edits(raw)
+    assert len(edits) == 5 and len({short for short, _ in edits}) == 5
+    for short, params in edits:
+        f = filters.get(short)
+        assert f in filters.DEFAULT_FILTERS and params.shape == (len(raw), f.num_params)
+        for k, r in enumerate(f.ranges):  # reachable: within the filter's (2-decimal) parameter range
+            assert (params[:, k] >= r.low - 5e-3).all() and (params[:, k] <= r.high + 5e-3).all(), (short, r)
+
+
+def test_demo_deterministic_and_cached(demo_style, demo_cache, tmp_path, monkeypatch):
+    st, d = demo_style
+    small = {"train_inputs": 6, "train_targets": 8, "val": 3}
+    a, b = demo_mod.build_demo(0, small, st.name), demo_mod.build_demo(0, small, st.name)
+    c = demo_mod.build_demo(1, small, st.name)
     for f in ("train_inputs", "train_targets", "val"):
-        assert len(getattr(a, f)) == 2 * small[f]
+        assert len(getattr(a, f)) == small[f]
         np.testing.assert_array_equal(getattr(a, f).images, getattr(b, f).images)
         assert not np.array_equal(getattr(a, f).images, getattr(c, f).images)
     np.testing.assert_array_equal(a.val.paired, b.val.paired)
 
-    monkeypatch.setattr(demo_mod, "build_demo", lambda seed: pytest.fail("cache not used"))
-    cached = demo_mod.demo_packs(0, demo0.cache_dir)
+    monkeypatch.setattr(demo_mod.build, "build_demo", lambda *a, **k: pytest.fail("cache not used"))
+    cached = demo_mod.demo_packs(0, demo_cache, style=st.name)
     for f in ("train_inputs", "train_targets", "val"):
-        np.testing.assert_array_equal(getattr(cached, f).images, getattr(demo0, f).images)
+        np.testing.assert_array_equal(getattr(cached, f).images, getattr(d, f).images)
     monkeypatch.setenv("EXPOSURE_RL_CACHE", str(tmp_path / "env"))
     assert demo_mod.demo_cache_dir() == tmp_path / "env" / "demo"
 
 
-def test_write_demo_folders(tmp_path):
-    dirs = demo_mod.write_demo_folders(tmp_path / "demo", seed=0)
+@pytest.mark.parametrize("style", sorted(demo_mod.STYLES))
+def test_write_demo_folders(tmp_path, style):
+    st = demo_mod.get_style(style)
+    dirs = demo_mod.write_demo_folders(tmp_path / "demo", seed=0, style=style)
     stems = lambda d: sorted(p.stem for p in d.iterdir())  # noqa: E731
-    assert stems(dirs.inputs) == stems(dirs.expert) == sorted(demo_mod.INPUT_PHOTOS + demo_mod.VAL_PHOTOS)
-    assert stems(dirs.targets) == sorted(demo_mod.TARGET_PHOTOS)
-    name = demo_mod.VAL_PHOTOS[0]
+    assert stems(dirs.inputs) == stems(dirs.expert) == sorted(st.split.inputs + st.split.val)
+    assert stems(dirs.targets) == sorted(st.split.targets)
+    name = st.split.val[0]
     raw_like = read_image(dirs.inputs / f"{name}.tif")  # recorded as linear: read back as is
     np.testing.assert_allclose(raw_like, read_image(dirs.inputs / f"{name}.tif", "linear"))
     assert raw_like.shape == demo_mod.load_photo(name).shape
-    expert = read_image(dirs.expert / f"{name}.png", "display")
-    np.testing.assert_allclose(expert, demo_mod.expert_style(raw_like[None])[0], atol=2.5 / 255)
+    truth = read_image(dirs.expert / f"{name}.png", "display")
+    np.testing.assert_allclose(truth, st.apply(raw_like[None])[0], atol=2.5 / 255)

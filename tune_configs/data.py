@@ -41,10 +41,11 @@ class DataSpec:
     val_photos: int = 16  # FiveK test photos used for validation (4 crops each)
     val_fraction: float = 0.1  # folders: share of input crops held out
     max_val: int = 64
+    style: str | None = None  # demo: a style of exposure_env.datasets.demo.STYLES (None: its default)
 
     @classmethod
-    def demo(cls, seed: int = 0) -> "DataSpec":
-        return cls("demo", seed=seed)
+    def demo(cls, seed: int = 0, style: str | None = None) -> "DataSpec":
+        return cls("demo", seed=seed, style=style)
 
     @classmethod
     def folders(cls, inputs, targets, seed: int = 0) -> "DataSpec":
@@ -59,7 +60,7 @@ class DataSpec:
 
     def describe(self) -> str:
         if self.source == "demo":
-            return "bundled demo set"
+            return "bundled demo set" + (f" ({self.style} style)" if self.style else "")
         if self.source == "folders":
             return f"inputs {self.inputs}, targets {self.targets}"
         return f"FiveK at {self.root}" + (f" (first {self.limit} photos per split)" if self.limit else "")
@@ -78,6 +79,10 @@ def check_data_spec(spec: DataSpec) -> None:
     if spec.source == "fivek":
         if not spec.root or not Path(spec.root).is_dir():
             raise ValueError(f"{spec.root}: FiveK folder not found (expected a folder with input/ and expertC/ photos)")
+    if spec.source == "demo" and spec.style is not None:
+        from exposure_env.datasets.demo.styles import get_style
+
+        get_style(spec.style)
     if not 0.0 < spec.val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {spec.val_fraction}")
 
@@ -109,9 +114,9 @@ class PreparedData:
 
 def _packs(spec: DataSpec) -> tuple[ImagePack, ImagePack, ImagePack]:
     if spec.source == "demo":
-        from exposure_env.datasets.demo import demo_packs
+        from exposure_env.datasets.demo import DEFAULT_STYLE, demo_packs
 
-        d = demo_packs(spec.seed)
+        d = demo_packs(spec.seed, style=spec.style or DEFAULT_STYLE)
         return d.train_inputs, d.train_targets, d.val
     if spec.source == "folders":
         from exposure_env.datasets.folder import FolderDataset

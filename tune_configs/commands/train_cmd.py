@@ -12,6 +12,7 @@ def settings_from_options(
     *,
     algo: Optional[str],
     demo: bool,
+    demo_style: Optional[str] = None,
     inputs: Optional[Path],
     targets: Optional[Path],
     fivek: Optional[Path],
@@ -42,8 +43,14 @@ def settings_from_options(
     info = None
     if resume is not None:
         info = load_run_info(resolve_checkpoint(resume))
+    if demo_style is not None and not demo:
+        raise ValueError("--demo-style goes with --demo")
     if demo:
-        data = DataSpec.demo(seed)
+        if demo_style is not None:
+            from exposure_env.datasets.demo.styles import get_style
+
+            get_style(demo_style)  # ValueError naming the known styles
+        data = DataSpec.demo(seed, demo_style)
     elif fivek is not None:
         data = DataSpec.fivek(fivek, seed, limit=fivek_limit)
     elif inputs is not None or targets is not None:
@@ -102,6 +109,7 @@ def register(app: typer.Typer) -> None:
     def train_command(
         algo: Optional[str] = typer.Option(None, "--algo", help="ppo | appo | exposure (default: the recipe's, ppo)."),
         demo: bool = typer.Option(False, "--demo", help="Train on the bundled demo set."),
+        demo_style: Optional[str] = typer.Option(None, "--demo-style", help="With --demo: expert (default; neutral, punchy) | faded (warm, flat, muted)."),
         inputs: Optional[Path] = typer.Option(None, "--inputs", help="Folder of photos to retouch."),
         targets: Optional[Path] = typer.Option(None, "--targets", help="Folder of photos in the wanted style (unpaired)."),
         fivek: Optional[Path] = typer.Option(None, "--fivek", help="MIT-Adobe FiveK folder (input/ + expertC/)."),
@@ -130,7 +138,7 @@ def register(app: typer.Typer) -> None:
         console = Console(highlight=False)
         try:
             settings = settings_from_options(
-                algo=algo, demo=demo, inputs=inputs, targets=targets, fivek=fivek, fivek_limit=fivek_limit,
+                algo=algo, demo=demo, demo_style=demo_style, inputs=inputs, targets=targets, fivek=fivek, fivek_limit=fivek_limit,
                 recipe=recipe, stop_iters=stop_iters, stop_time=stop_time, num_env_runners=num_env_runners,
                 num_envs_per_runner=num_envs_per_runner, num_gpus=num_gpus, checkpoint_freq=checkpoint_freq,
                 eval_every=eval_every, resume=resume, config=list(config), name=name, results_dir=results_dir,
