@@ -1,18 +1,25 @@
 """Training data for a run: where it comes from, checked and written as packs before Ray starts.
 
 A :class:`DataSpec` names the source -- the bundled demo set, a pair of photo folders
-(inputs to retouch, photos in the wanted style) or the MIT-Adobe FiveK recipe -- and
+(inputs to retouch, photos in the wanted style), a folder of inputs with their paired
+ground truth (supervised: ``source="paired"``) or the MIT-Adobe FiveK recipe -- and
 :func:`prepare_data` turns it into three ``.npz`` :class:`ImagePack` files in the run's
 folder (env runners and the discriminator actor load them by path) plus a fixed validation
 set for the histogram intersection of SPEC §8:
 
 ``inputs.npz``   crops the agent edits (env)
-``targets.npz``  crops in the target style (discriminator's "real" images)
+``targets.npz``  crops in the target style (discriminator's "real" images; paired: the
+                 training inputs' ground truth)
 ``val.npz``      validation crops (``images``) with, when known, their ground truth (``paired``)
 
 Validation: the demo's held-out paired crops; FiveK: the first ``val_photos`` test photos
-(paired with expert C); folders: ``val_fraction`` of the input crops held out (at most
-``max_val`` crops), compared with the target set.
+(paired with expert C); folders and paired folders: the crops of ``val_fraction`` of the
+input *photos* held out whole (at least one; at most ``max_val`` crops), compared with the
+target set or, paired, with their own ground truth. A single input photo can only lend
+validation crops of itself (a random ``val_fraction`` of its crops).
+
+Folders get enough crops from a handful of photos (``exposure_env.datasets.folder.crops_for``);
+:class:`PreparedData` counts photos and crops of each set for the run header.
 """
 
 from __future__ import annotations
@@ -25,12 +32,12 @@ import numpy as np
 
 from exposure_env.datasets.pack import ImagePack
 
-SOURCES = ("demo", "folders", "fivek")
+SOURCES = ("demo", "folders", "paired", "fivek")
 
 
 @dataclass(frozen=True)
 class DataSpec:
-    """``source`` in :data:`SOURCES`; ``inputs`` / ``targets`` folders or the FiveK ``root``."""
+    """``source`` in :data:`SOURCES`; ``inputs`` / ``targets`` (or ``paired``) folders or the FiveK ``root``."""
 
     source: str
     inputs: str | None = None
@@ -42,6 +49,7 @@ class DataSpec:
     val_fraction: float = 0.1  # folders: share of input crops held out
     max_val: int = 64
     style: str | None = None  # demo: a style of exposure_env.datasets.demo.STYLES (None: its default)
+    paired: str | None = None  # paired: folder of the inputs' ground truth (matched by file stem)
 
     @classmethod
     def demo(cls, seed: int = 0, style: str | None = None) -> "DataSpec":
@@ -50,6 +58,16 @@ class DataSpec:
     @classmethod
     def folders(cls, inputs, targets, seed: int = 0) -> "DataSpec":
         return cls("folders", inputs=str(inputs), targets=str(targets), seed=seed)
+
+    @classmethod
+    def paired_folders(cls, inputs, paired, seed: int = 0) -> "DataSpec":
+        """Supervised: ``inputs`` with their retouched versions in ``paired`` (same file stems)."""
+        return cls("paired", inputs=str(inputs), paired=str(paired), seed=seed)
+
+    @property
+    def scorer(self) -> str | None:
+        """The reward this data calls for: ``"paired"`` for paired folders, else None (the recipe's)."""
+        return "paired" if self.source == "paired" else None
 
     @classmethod
     def fivek(cls, root, seed: int = 0, limit: int | None = None) -> "DataSpec":
@@ -63,6 +81,8 @@ class DataSpec:
             return "bundled demo set" + (f" ({self.style} style)" if self.style else "")
         if self.source == "folders":
             return f"inputs {self.inputs}, targets {self.targets}"
+        if self.source == "paired":
+            return f"inputs {self.inputs}, paired ground truth {self.paired}"
         return f"FiveK at {self.root}" + (f" (first {self.limit} photos per split)" if self.limit else "")
 
 
@@ -70,10 +90,11 @@ def check_data_spec(spec: DataSpec) -> None:
     """Cheap checks (no decoding): known source, folders exist. ``ValueError`` with one line."""
     if spec.source not in SOURCES:
         raise ValueError(f"data source {spec.source!r} unknown; choose one of {', '.join(SOURCES)}")
-    if spec.source == "folders":
-        for what, folder in (("inputs", spec.inputs), ("targets", spec.targets)):
+    if spec.source in ("folders", "paired"):
+        other = "targets" if spec.source == "folders" else "paired"
+        for what, folder in (("inputs", spec.inputs), (other, getattr(spec, other))):
             if not folder:
-                raise ValueError(f"--{what} is required with --inputs/--targets training")
+                raise ValueError(f"--{what} is required with --inputs/--{other} training")
             if not Path(folder).is_dir():
                 raise ValueError(f"{folder}: {what} folder not found")
     if spec.source == "fivek":
@@ -89,7 +110,7 @@ def check_data_spec(spec: DataSpec) -> None:
 
 @dataclass
 class PreparedData:
-    """Pack paths plus the loaded validation pack."""
+    """Pack paths plus the loaded validation pack, with photo and crop counts of each set."""
 
     inputs: Path
     targets: Path
@@ -98,6 +119,27 @@ class PreparedData:
     num_targets: int
     val_pack: ImagePack
     description: str
+    num_input_photos: int = 0
+    num_target_photos: int = 0
+
+    @classmethod
+    def from_packs(cls, paths: dict, inputs: ImagePack, targets: ImagePack, val: ImagePack, description: str):
+        return cls(
+            paths["inputs"], paths["targets"], paths["val"], len(inputs), len(targets), val, description,
+            len(inputs.photos()), len(targets.photos()),
+        )
+
+    def counts_line(self) -> str:
+        """``N input photos -> M crops, K target photos -> L crops, V validation crops (P photos)``."""
+        def photos(n: int, what: str) -> str:
+            return f"{n} {what}photo{'' if n == 1 else 's'}"
+
+        return (
+            f"{photos(self.num_input_photos, 'input ')} -> {self.num_inputs} crops, "
+            f"{photos(self.num_target_photos, 'target ')} -> {self.num_targets} crops, "
+            f"{len(self.val_pack)} validation crops ({photos(len(self.val_pack.photos()), '')}"
+            f"{', paired' if self.val_pack.paired is not None else ''})"
+        )
 
     def summary(self) -> dict:
         return {
@@ -106,10 +148,23 @@ class PreparedData:
             "val": str(self.val),
             "num_inputs": self.num_inputs,
             "num_targets": self.num_targets,
+            "num_input_photos": self.num_input_photos,
+            "num_target_photos": self.num_target_photos,
             "num_val": len(self.val_pack),
+            "num_val_photos": len(self.val_pack.photos()),
             "val_paired": self.val_pack.paired is not None,
             "description": self.description,
         }
+
+
+def hold_out(inputs: ImagePack, spec: DataSpec) -> tuple[ImagePack, ImagePack]:
+    """``(train, val)``: whole photos held out (module docstring), crops of one photo else."""
+    if len(inputs.photos()) >= 2:
+        return inputs.split_photos(spec.val_fraction, seed=spec.seed, max_second=spec.max_val)
+    train, val = inputs.split(min(spec.val_fraction, spec.max_val / max(len(inputs), 1)), seed=spec.seed)
+    if len(train) == 0:
+        raise ValueError(f"{spec.inputs}: too few photos to hold out a validation set")
+    return train, val
 
 
 def _packs(spec: DataSpec) -> tuple[ImagePack, ImagePack, ImagePack]:
@@ -118,14 +173,19 @@ def _packs(spec: DataSpec) -> tuple[ImagePack, ImagePack, ImagePack]:
 
         d = demo_packs(spec.seed, style=spec.style or DEFAULT_STYLE)
         return d.train_inputs, d.train_targets, d.val
-    if spec.source == "folders":
-        from exposure_env.datasets.folder import FolderDataset
+    if spec.source in ("folders", "paired"):
+        from exposure_env.datasets.folder import MIN_CROPS, FolderDataset, list_photos
+        from exposure_env.datasets.pack import held_out_count
 
-        ds = FolderDataset(spec.inputs, spec.targets, seed=spec.seed)
-        train, val = ds.inputs.split(min(spec.val_fraction, spec.max_val / max(len(ds.inputs), 1)), seed=spec.seed)
-        if len(train) == 0:
-            raise ValueError(f"{spec.inputs}: too few photos to hold out a validation set")
-        return train, ds.targets, val
+        n = len(list_photos(spec.inputs))  # enough crops left for training after the hold-out
+        min_crops = -(-MIN_CROPS * n // max(n - held_out_count(n, spec.val_fraction), 1)) if n >= 2 else MIN_CROPS
+        if spec.source == "folders":
+            ds = FolderDataset(spec.inputs, spec.targets, seed=spec.seed, min_crops=min_crops)
+            train, val = hold_out(ds.inputs, spec)
+            return train, ds.targets, val
+        ds = FolderDataset(spec.inputs, paired_dir=spec.paired, seed=spec.seed, min_crops=min_crops)
+        train, val = hold_out(ds.inputs, spec)
+        return train, ImagePack(train.paired, None, train.names), val
     from exposure_env.datasets.fivek import FiveKDataset
 
     ds = FiveKDataset(spec.root, seed=spec.seed, limit=spec.limit)
@@ -150,10 +210,7 @@ def prepare_data(spec: DataSpec, data_dir: str | Path) -> PreparedData:
             same = False
         if same:
             packs = {k: ImagePack.load(p) for k, p in paths.items()}
-            return PreparedData(
-                paths["inputs"], paths["targets"], paths["val"], len(packs["inputs"]), len(packs["targets"]),
-                packs["val"], spec.describe(),
-            )
+            return PreparedData.from_packs(paths, packs["inputs"], packs["targets"], packs["val"], spec.describe())
     inputs, targets, val = _packs(spec)
     for what, pack in (("input", inputs), ("target", targets), ("validation", val)):
         if pack is None or len(pack) == 0:
@@ -163,7 +220,7 @@ def prepare_data(spec: DataSpec, data_dir: str | Path) -> PreparedData:
     targets.save(paths["targets"])
     val.save(paths["val"])
     stamp.write_text(json.dumps(spec.to_dict(), indent=1))
-    return PreparedData(paths["inputs"], paths["targets"], paths["val"], len(inputs), len(targets), val, spec.describe())
+    return PreparedData.from_packs(paths, inputs, targets, val, spec.describe())
 
 
 def validation_targets(val: ImagePack, targets: ImagePack, max_crops: int = 256, seed: int = 0) -> np.ndarray:

@@ -464,7 +464,7 @@ def run_training(
         }, indent=1, default=str))
         if logger.console is not None:
             logger.console.print(
-                f"[bold]{r.algo.upper()}[/bold] on {data.description}: {data.num_inputs} input / {data.num_targets} target crops, "
+                f"[bold]{r.algo.upper()}[/bold] on {data.description}: {data.counts_line()}; "
                 f"{r.num_env_runners} env runner(s) x {r.num_envs_per_env_runner} envs; results in {s.run_dir}  "
                 f"(inputs' HI {baseline['hi']:.1f}%)"
             )

@@ -9,8 +9,18 @@ instead of decoding. A photo that cannot be used is skipped and reported (``skip
 ``(path, reason)`` pairs, also emitted as one ``UserWarning``); a folder with no usable
 photo raises ``ValueError`` naming the folder.
 
+How many crops: with ``crops_per_photo=None`` (the default) :func:`crops_for` picks enough
+for a set of at least :data:`MIN_CROPS` crops: a handful of photos gives many random
+squares at several scales (0.25-1.0 of the short side), a large folder the paper's 4
+largest squares per photo (SPEC §7). Training then samples random 64x64 windows of these
+80x80 crops with random flips (:meth:`ImagePack.sample`).
+
 Crop positions depend only on ``seed`` and the photo's relative path, so adding a photo
-does not change the crops of the others.
+does not change the crops of the others (for a fixed ``crops_per_photo``).
+
+Pairing (``paired_folder``): each photo is matched to the ground-truth file with the same
+relative path without suffix (``a/b.tif`` <-> ``a/b.png``), else to the one file of that
+stem anywhere in the paired folder; unmatched files on either side are skipped and reported.
 
 Input photos are linearised (``space="auto"``: see :mod:`exposure_env.colourspace`); target
 and paired (ground-truth) photos are read ``"display"``-referred by default: their pixel
@@ -36,7 +46,15 @@ from .augment import random_square_crops, square_crop_boxes, crop_resize
 from .pack import ImagePack
 
 #: Bump when the way packs are built changes (invalidates caches).
-PACK_VERSION = 1
+PACK_VERSION = 2
+
+#: A folder's set gets at least this many crops (80x80 float32: ~77 KB each) ...
+MIN_CROPS = 1024
+#: ... from at most this many crops per photo, and never fewer than the paper's 4.
+MAX_CROPS_PER_PHOTO = 512
+PAPER_CROPS_PER_PHOTO = 4
+#: Crop side as a fraction of the short side when a photo gives more than the paper's 4 crops.
+MULTI_SCALE = (0.25, 1.0)
 
 Skipped = list[tuple[str, str]]
 
@@ -66,6 +84,39 @@ def list_photos(folder: str | Path, recursive: bool = True) -> list[Path]:
         and p.is_file()
     ]
     return sorted(photos, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def crops_for(n_photos: int, min_crops: int = MIN_CROPS) -> tuple[int, tuple[float, float]]:
+    """``(crops_per_photo, scale)`` giving ``n_photos`` photos at least ``min_crops`` crops.
+
+    ``ceil(min_crops / n_photos)`` per photo, clipped to [4, :data:`MAX_CROPS_PER_PHOTO`];
+    several scales (:data:`MULTI_SCALE`) when that is more than the paper's 4 largest squares.
+    """
+    per_photo = -(-int(min_crops) // max(int(n_photos), 1))
+    per_photo = int(np.clip(per_photo, PAPER_CROPS_PER_PHOTO, MAX_CROPS_PER_PHOTO))
+    return per_photo, (MULTI_SCALE if per_photo > PAPER_CROPS_PER_PHOTO else (1.0, 1.0))
+
+
+def match_pairs(folder: Path, paired_folder: Path, files: list[Path], recursive: bool = True):
+    """Ground truth of each of ``files`` (under ``folder``) in ``paired_folder``, by file stem.
+
+    Returns ``(partners, unmatched)``: a path or ``None`` per file, and the paired-folder
+    files no input matched. Relative path without suffix first (``a/b.tif`` <-> ``a/b.png``),
+    else the only file with that stem anywhere in ``paired_folder``.
+    """
+    truth = list_photos(paired_folder, recursive)
+    by_path, by_stem = {}, {}
+    for p in truth:
+        by_path.setdefault(p.relative_to(paired_folder).with_suffix("").as_posix(), p)
+        by_stem.setdefault(p.stem, []).append(p)
+    partners = []
+    for f in files:
+        p = by_path.get(f.relative_to(folder).with_suffix("").as_posix())
+        if p is None and len(by_stem.get(f.stem, ())) == 1:
+            p = by_stem[f.stem][0]
+        partners.append(p)
+    used = {p for p in partners if p is not None}
+    return partners, [p for p in truth if p not in used]
 
 
 def _file_rng(seed: int, name: str) -> np.random.Generator:
@@ -230,44 +281,57 @@ def pack_folder(
     recursive: bool = True,
     space: str = "auto",
     paired_space: str = "display",
-    crops_per_photo: int = 4,
+    crops_per_photo: int | None = None,
     crop_size: int = 80,
-    scale: tuple[float, float] = (1.0, 1.0),
+    scale: tuple[float, float] | None = None,
     seed: int = 0,
     cache_dir: str | Path | None = None,
     cache: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int | None = None,
+    min_crops: int = MIN_CROPS,
 ) -> tuple[ImagePack, Skipped]:
     """All photos of ``folder`` as one :class:`ImagePack` plus the ``skipped`` list.
 
-    With ``paired_folder`` each photo is matched by relative path without suffix
-    (``a/b.tif`` <-> ``a/b.png``) to its ground truth, cropped at the same places into
-    ``pack.paired``; photos without a partner are skipped. Raises ``ValueError`` when the
-    folder has no photo or none is usable.
+    ``crops_per_photo`` / ``scale`` ``None``: :func:`crops_for` the number of photos and
+    ``min_crops`` (a
+    given ``crops_per_photo`` alone keeps the largest squares up to 4, several scales above).
+    With ``paired_folder`` each photo is matched by file stem (:func:`match_pairs`) to its
+    ground truth, cropped at the same places into ``pack.paired``; photos without a partner
+    and truth files without an input are skipped and reported. Raises ``ValueError`` when
+    the folder has no photo, none is usable or (paired) no photo has a partner.
     """
     folder = Path(folder)
     files = list_photos(folder, recursive)
     if not files:
         raise ValueError(f"{folder}: no photos found (looked for TIFF, PNG, JPEG, WebP, BMP and camera RAW files)")
     names = [f.relative_to(folder).as_posix() for f in files]
-    partners = None
+    partners, orphans = None, []
     if paired_folder is not None:
         paired_folder = Path(paired_folder)
-        by_stem = {}
-        for p in list_photos(paired_folder, recursive):
-            by_stem.setdefault(p.relative_to(paired_folder).with_suffix("").as_posix(), p)
-        partners = [by_stem.get(Path(n).with_suffix("").as_posix()) for n in names]
+        partners, orphans = match_pairs(folder, paired_folder, files, recursive)
+        if not any(p is not None for p in partners):
+            raise ValueError(
+                f"{folder}: no photo has a ground truth of the same file stem in {paired_folder} "
+                f"(e.g. {files[0].name} needs {files[0].stem}.png or .tif there)"
+            )
+    if crops_per_photo is None:
+        n_photos = len(files) if partners is None else sum(p is not None for p in partners)
+        crops_per_photo, auto_scale = crops_for(n_photos, min_crops)
+        scale = auto_scale if scale is None else scale
+    elif scale is None:
+        scale = MULTI_SCALE if crops_per_photo > PAPER_CROPS_PER_PHOTO else (1.0, 1.0)
     settings = PackSettings(space, paired_space, crops_per_photo, crop_size, scale, seed, max_pixels)
     pack, skipped = pack_files(
         files, names=names, paired_files=partners, settings=settings, cache_dir=cache_dir, cache=cache, workers=workers
     )
     if partners is not None:
         skipped = [(p, f"{r} in {paired_folder}" if r == "no paired photo" else r) for p, r in skipped]
+        skipped += [(str(p), f"no input photo of this stem in {folder}") for p in orphans]
     if pack is None:
         first = f" (first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
         raise ValueError(f"{folder}: none of the {len(files)} photos could be used{first}")
-    _warn_skipped(folder, skipped, len(files))
+    _warn_skipped(folder, skipped, len(files) + len(orphans))
     return pack, skipped
 
 
@@ -277,24 +341,26 @@ class FolderDataset:
 
     ``inputs_dir``: photos to retouch (linearised per ``space``); ``targets_dir``: photos in the
     wanted style (read per ``target_space``, ``"display"`` by default; need not show the same
-    scenes, SPEC §7); ``paired_dir``: optional ground truth for the inputs (same relative
-    names), giving ``inputs.paired``. ``skipped`` lists ``(path, reason)`` of unusable photos.
+    scenes, SPEC §7); ``paired_dir``: optional ground truth for the inputs (matched by file
+    stem), giving ``inputs.paired``. ``crops_per_photo`` / ``scale`` ``None``: chosen per set
+    by :func:`crops_for`. ``skipped`` lists ``(path, reason)`` of unusable photos.
     """
 
     inputs_dir: str | Path
     targets_dir: str | Path | None = None
     recursive: bool = True
     space: str = "auto"
-    crops_per_photo: int = 4
+    crops_per_photo: int | None = None  # None: enough for MIN_CROPS per set (crops_for)
     seed: int = 0
     paired_dir: str | Path | None = None
     target_space: str = "display"
     crop_size: int = 80
-    scale: tuple[float, float] = (1.0, 1.0)
+    scale: tuple[float, float] | None = None
     cache_dir: str | Path | None = None
     cache: bool = True
     max_pixels: int = DEFAULT_MAX_PIXELS
     workers: int | None = None
+    min_crops: int = MIN_CROPS  # inputs: crops wanted when crops_per_photo is None (targets: MIN_CROPS)
     inputs: ImagePack = field(init=False)
     targets: ImagePack | None = field(init=False, default=None)
     skipped: Skipped = field(init=False, default_factory=list)
@@ -312,7 +378,8 @@ class FolderDataset:
             workers=self.workers,
         )
         self.inputs, skipped = pack_folder(
-            self.inputs_dir, paired_folder=self.paired_dir, space=self.space, paired_space=self.target_space, **common
+            self.inputs_dir, paired_folder=self.paired_dir, space=self.space, paired_space=self.target_space,
+            min_crops=self.min_crops, **common,
         )
         self.skipped = list(skipped)
         if self.targets_dir is not None:

@@ -14,6 +14,11 @@ from pathlib import Path
 import numpy as np
 
 
+def held_out_count(n_photos: int, fraction: float) -> int:
+    """Photos :meth:`ImagePack.split_photos` holds out of ``n_photos`` (>= 2): ``fraction``, at least 1, not all."""
+    return int(np.clip(round(n_photos * fraction), 1, n_photos - 1))
+
+
 @dataclass
 class ImagePack:
     """``images`` ``(N, S, S, 3)`` float32 linear RGB; optional ``paired`` of the same shape."""
@@ -77,6 +82,30 @@ class ImagePack:
         k = max(1, int(round(len(self) * fraction)))
         a, b = order[k:], order[:k]
         return self.subset(a), self.subset(b)
+
+    def photo_of(self, i: int) -> str:
+        """The photo crop ``i`` comes from: its name up to the last ``#`` (crops are named ``photo#k``)."""
+        return self.names[i].rsplit("#", 1)[0] if self.names else str(i)
+
+    def photos(self) -> list[str]:
+        """Distinct photo names of the crops, in first-seen order (one per crop without names)."""
+        return list(dict.fromkeys(self.photo_of(i) for i in range(len(self))))
+
+    def split_photos(self, fraction: float, seed: int = 0, max_second: int | None = None) -> tuple["ImagePack", "ImagePack"]:
+        """Split into (first, second) by *photo*: ``fraction`` of the photos (at least one,
+        at most all but one) go to the second, which keeps at most ``max_second`` of their
+        crops (a fixed random subset). A pack of one photo raises ``ValueError``."""
+        photos = self.photos()
+        if len(photos) < 2:
+            raise ValueError(f"cannot hold out photos: the pack has {len(photos)} photo")
+        rng = np.random.default_rng(seed)
+        k = held_out_count(len(photos), fraction)
+        held = {photos[i] for i in rng.permutation(len(photos))[:k]}
+        second = np.array([i for i in range(len(self)) if self.photo_of(i) in held])
+        first = np.array([i for i in range(len(self)) if self.photo_of(i) not in held])
+        if max_second is not None and len(second) > max_second:
+            second = np.sort(rng.choice(second, size=max_second, replace=False))
+        return self.subset(first), self.subset(second)
 
     def subset(self, idx) -> "ImagePack":
         idx = np.asarray(idx)

@@ -31,15 +31,18 @@ def settings_from_options(
     results_dir: Path,
     seed: int,
     dashboard: bool,
+    paired: Optional[Path] = None,
 ):
     """The :class:`TrainSettings` of the command-line options; ``ValueError`` on a bad combination."""
     from tune_configs.data import DataSpec
     from tune_configs.recipes import RECIPES, apply_overrides, get_recipe
     from tune_configs.training import TrainSettings, load_run_info, parse_duration, resolve_checkpoint
 
-    sources = [bool(demo), inputs is not None or targets is not None, fivek is not None]
+    sources = [bool(demo), inputs is not None or targets is not None or paired is not None, fivek is not None]
     if sum(sources) > 1:
-        raise ValueError("choose one data source: --demo, --inputs/--targets or --fivek")
+        raise ValueError("choose one data source: --demo, --inputs/--targets, --inputs/--paired or --fivek")
+    if targets is not None and paired is not None:
+        raise ValueError("--targets and --paired exclude each other: unpaired style photos, or each input's own retouched version")
     info = None
     if resume is not None:
         info = load_run_info(resolve_checkpoint(resume))
@@ -53,6 +56,10 @@ def settings_from_options(
         data = DataSpec.demo(seed, demo_style)
     elif fivek is not None:
         data = DataSpec.fivek(fivek, seed, limit=fivek_limit)
+    elif paired is not None:
+        if inputs is None:
+            raise ValueError("--paired needs --inputs (the photos whose retouched versions --paired holds)")
+        data = DataSpec.paired_folders(inputs, paired, seed)
     elif inputs is not None or targets is not None:
         if inputs is None or targets is None:
             raise ValueError("--inputs and --targets go together (photos to retouch, photos in the wanted style)")
@@ -60,7 +67,7 @@ def settings_from_options(
     elif info is not None:
         data = DataSpec(**info["data"])
     else:
-        raise ValueError("no training data: give --demo, --inputs DIR --targets DIR, or --fivek DIR")
+        raise ValueError("no training data: give --demo, --inputs DIR --targets DIR, --inputs DIR --paired DIR, or --fivek DIR")
 
     if recipe is None and info is not None:
         from tune_configs.recipes import Recipe
@@ -90,7 +97,11 @@ def settings_from_options(
     ):
         if value is not None:
             changes[key] = value
+    if data.scorer is not None:  # paired data: the reward is the distance to each input's truth
+        changes["env"] = {**base.env, "scorer": data.scorer}
     r = apply_overrides(base.replace(**changes), config)
+    if data.scorer == "paired" and r.algo == "exposure":
+        raise ValueError("--paired trains on the paired reward; --algo exposure needs the critic's reward: use --algo ppo or appo")
     run_name = name or (info["name"] if info is not None else None)
     return TrainSettings(
         data=data,
@@ -112,6 +123,7 @@ def register(app: typer.Typer) -> None:
         demo_style: Optional[str] = typer.Option(None, "--demo-style", help="With --demo: expert (default; neutral, punchy) | faded (warm, flat, muted)."),
         inputs: Optional[Path] = typer.Option(None, "--inputs", help="Folder of photos to retouch."),
         targets: Optional[Path] = typer.Option(None, "--targets", help="Folder of photos in the wanted style (unpaired)."),
+        paired: Optional[Path] = typer.Option(None, "--paired", help="Instead of --targets: the --inputs photos retouched the wanted way, matched by file stem (supervised)."),
         fivek: Optional[Path] = typer.Option(None, "--fivek", help="MIT-Adobe FiveK folder (input/ + expertC/)."),
         fivek_limit: Optional[int] = typer.Option(None, "--fivek-limit", help="Use only the first N photos of each FiveK split."),
         recipe: Optional[str] = typer.Option(None, "--recipe", help="demo | fivek (default: demo for --demo, else fivek)."),
@@ -142,7 +154,7 @@ def register(app: typer.Typer) -> None:
                 recipe=recipe, stop_iters=stop_iters, stop_time=stop_time, num_env_runners=num_env_runners,
                 num_envs_per_runner=num_envs_per_runner, num_gpus=num_gpus, checkpoint_freq=checkpoint_freq,
                 eval_every=eval_every, resume=resume, config=list(config), name=name, results_dir=results_dir,
-                seed=seed, dashboard=dashboard,
+                seed=seed, dashboard=dashboard, paired=paired,
             )
         except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)
