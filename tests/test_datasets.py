@@ -46,6 +46,23 @@ def test_random_square_crops(rng):
     np.testing.assert_allclose(crop_resize(img[:, :90], np.array([[0, 0, 1, 1]]), 45)[0], resize_area(img[:, :90], 45, 45), atol=1e-6)
 
 
+def test_crop_resize_is_exact_area_averaging_and_bounded_for_big_photos(rng):
+    from exposure_env.datasets import augment
+
+    img = rng.uniform(0, 1, (150, 230, 3)).astype(np.float32)
+    boxes = square_crop_boxes(150, 230, 40, rng, scale=(0.2, 1.0))  # no pre-reduction at this size
+    direct = np.stack([resize_area(img, 48, 48, (t * 150, l * 230, bh * 150, bw * 230)) for t, l, bh, bw in boxes])
+    np.testing.assert_allclose(crop_resize(img, boxes, 48), direct, atol=2e-5)
+    # a large smooth photo is reduced once to a working size first: same crops up to a small blur
+    yy, xx = np.mgrid[0:1200, 0:1600].astype(np.float32) / 400.0
+    big = 0.5 + 0.4 * np.stack([np.sin(xx + yy), np.cos(2 * xx - yy), np.sin(3 * yy)], axis=-1)
+    boxes = square_crop_boxes(1200, 1600, 12, rng, scale=(0.25, 1.0))
+    got = crop_resize(big, boxes, 40)
+    assert augment._working_image(big, boxes, 40).shape[0] < 1200 / 2
+    direct = np.stack([resize_area(big, 40, 40, (t * 1200, l * 1600, bh * 1200, bw * 1600)) for t, l, bh, bw in boxes])
+    assert np.abs(got - direct).max() < 2e-3
+
+
 # --------------------------------------------------------------------------- folders
 @pytest.fixture
 def photo_folder(tmp_path):
@@ -148,6 +165,79 @@ def test_targets_are_display_referred_and_paired_folders(tmp_path):
     np.testing.assert_allclose(ds.inputs.paired, 0.5 * ds.inputs.images + 0.25, atol=1e-4)
     t_only = random_square_crops(read_image(targets / "t.png", "display"), 2, 80, folder_mod._file_rng(0, "t.png"))
     np.testing.assert_allclose(ds.targets.images, t_only, atol=1e-6)
+
+
+def test_crops_for_a_handful_or_many_photos():
+    assert folder_mod.crops_for(5) == (205, folder_mod.MULTI_SCALE)
+    assert folder_mod.crops_for(1) == (folder_mod.MAX_CROPS_PER_PHOTO, folder_mod.MULTI_SCALE)  # bounded memory
+    assert folder_mod.crops_for(2000) == (4, (1.0, 1.0))  # a big folder: the paper's 4 largest squares
+    assert folder_mod.crops_for(300) == (4, (1.0, 1.0)) and folder_mod.crops_for(200)[0] == 6
+    assert folder_mod.MULTI_SCALE[0] <= 0.25 and folder_mod.MULTI_SCALE[1] == 1.0
+
+
+def test_a_handful_of_photos_gives_enough_distinct_multiscale_crops(tmp_path, monkeypatch):
+    from exposure_env.datasets import augment
+
+    sides = []
+    real = augment.square_crop_boxes
+
+    def spy(h, w, n, rng, scale=(1.0, 1.0)):
+        boxes = real(h, w, n, rng, scale)
+        sides.append(boxes[:, 2] * h / min(h, w))  # side / short side
+        return boxes
+
+    monkeypatch.setattr(augment, "square_crop_boxes", spy)
+    folder = tmp_path / "few"
+    for k in range(3):
+        write_image(folder / f"p{k}.png", photo(120, 160, k), bits=16)
+    pack, skipped = pack_folder(folder, cache=False)
+    assert not skipped and len(pack) >= folder_mod.MIN_CROPS and sorted(pack.photos()) == ["p0.png", "p1.png", "p2.png"]
+    assert len(np.unique(pack.images.reshape(len(pack), -1)[:, ::53], axis=0)) == len(pack)  # all distinct
+    f = np.concatenate(sides)
+    assert len(f) == len(pack) and f.min() < 0.3 and f.max() > 0.95  # several scales: 1/4 of the short side to all
+    # a big folder keeps the paper's recipe: 4 largest squares per photo
+    sides.clear()
+    small, _ = pack_folder(folder, crops_per_photo=4, cache=False)
+    assert len(small) == 12 and np.allclose(np.concatenate(sides), 1.0)
+
+
+def test_paired_folders_match_by_stem_and_report_the_unmatched(tmp_path):
+    inputs, truth = tmp_path / "raw", tmp_path / "edited"
+    for name in ("a", "b", "sub/c", "lonely"):
+        write_image(inputs / f"{name}.tif", photo(48, 64, len(name)), space="linear")
+    write_image(truth / "a.png", 0.5 * photo(48, 64, 1) + 0.25, bits=16)  # same relative stem
+    write_image(truth / "b.jpg", photo(48, 64, 1), bits=8)
+    write_image(truth / "elsewhere" / "c.png", photo(48, 64, 5), bits=16)  # unique stem in another folder
+    write_image(truth / "orphan.png", photo(48, 64, 6), bits=8)
+    partners, orphans = folder_mod.match_pairs(inputs, truth, list_photos(inputs))
+    got = {f.relative_to(inputs).as_posix(): (p.relative_to(truth).as_posix() if p else None) for f, p in zip(list_photos(inputs), partners)}
+    assert got == {"a.tif": "a.png", "b.tif": "b.jpg", "lonely.tif": None, "sub/c.tif": "elsewhere/c.png"}
+    assert orphans == [truth / "orphan.png"]
+    with pytest.warns(UserWarning) as rec:
+        pack, skipped = pack_folder(inputs, paired_folder=truth, crops_per_photo=3, cache=False)
+    message = str(rec[0].message)
+    assert "lonely.tif: no paired photo in" in message and "orphan.png: no input photo of this stem in" in message
+    assert len(message.splitlines()) == 3  # a heading, then one line per skipped file
+    assert dict(skipped).keys() == {str(inputs / "lonely.tif"), str(truth / "orphan.png")}
+    assert len(pack) == 9 and pack.paired is not None
+    a = [i for i, n in enumerate(pack.names) if n.startswith("a.tif#")]
+    np.testing.assert_allclose(pack.paired[a], 0.5 * pack.images[a] + 0.25, atol=1e-4)  # same crop boxes
+    other = tmp_path / "unrelated"
+    write_image(other / "zzz.png", photo(48, 64, 7), bits=8)
+    with pytest.raises(ValueError) as err:
+        pack_folder(inputs, paired_folder=other, cache=False)
+    assert str(inputs) in str(err.value) and str(other) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_split_photos_holds_out_whole_photos():
+    images = np.random.default_rng(0).uniform(0, 1, (50, 8, 8, 3)).astype(np.float32)
+    pack = ImagePack(images, images * 0.5, [f"p{i % 5}.png#{i // 5}" for i in range(50)])
+    train, val = pack.split_photos(0.2, seed=3, max_second=7)
+    assert len(val.photos()) == 1 and len(val) == 7 and len(train) == 40
+    assert not set(train.photos()) & set(val.photos()) and val.paired is not None
+    assert ImagePack(images[:2], None, ["x#0", "x#1"]).photos() == ["x"]
+    with pytest.raises(ValueError, match="1 photo"):
+        ImagePack(images[:2], None, ["x#0", "x#1"]).split_photos(0.5)
 
 
 # --------------------------------------------------------------------------- FiveK

@@ -174,10 +174,13 @@ def _packs(spec: DataSpec) -> tuple[ImagePack, ImagePack, ImagePack]:
         d = demo_packs(spec.seed, style=spec.style or DEFAULT_STYLE)
         return d.train_inputs, d.train_targets, d.val
     if spec.source in ("folders", "paired"):
-        from exposure_env.datasets.folder import MIN_CROPS, FolderDataset, list_photos
+        from exposure_env.datasets.folder import MIN_CROPS, FolderDataset, list_photos, match_pairs
         from exposure_env.datasets.pack import held_out_count
 
-        n = len(list_photos(spec.inputs))  # enough crops left for training after the hold-out
+        files = list_photos(spec.inputs)  # enough crops left for training after the hold-out
+        n = len(files) if spec.source == "folders" else sum(
+            p is not None for p in match_pairs(Path(spec.inputs), Path(spec.paired), files)[0]
+        )
         min_crops = -(-MIN_CROPS * n // max(n - held_out_count(n, spec.val_fraction), 1)) if n >= 2 else MIN_CROPS
         if spec.source == "folders":
             ds = FolderDataset(spec.inputs, spec.targets, seed=spec.seed, min_crops=min_crops)
