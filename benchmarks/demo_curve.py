@@ -43,7 +43,7 @@ def main(argv=None) -> int:
         f"`python tune_fivek.py --demo` (PPO, demo recipe), then `python benchmarks/demo_curve.py`. "
         f"Machine: {machine_line()}. {summary['iterations']} iterations in {summary['elapsed_s'] / 60:.1f} min of "
         "training; the machine was shared with other work during this run, so the time axis is pessimistic.",
-        "Validation histogram intersection (64 paired validation crops from photos seen in neither training set) "
+        "Validation histogram intersection (128 paired validation crops from photos seen in neither training set) "
         "against wall-clock time:",
         markdown_table(["wall s", "iteration", "policy HI %", "untouched inputs HI %"], curve),
         "Final scores:",

@@ -5,7 +5,7 @@ minibatch and epoch settings -- and ``demo-exposure`` for ``exposure``: same dat
 reward weights, discriminator architecture and stopping rule) through the
 project's run loop (:func:`tune_configs.training.run_training`) for the same wall-clock budget,
 one run after the other on the same machine. Quality is the run loop's validation: the
-deterministic policy retouches the 64 held-out paired demo crops (5 steps); histogram
+deterministic policy retouches the 128 held-out paired demo crops (5 steps); histogram
 intersection with the target set (SPEC §8) and PSNR against the paired expert versions.
 
 The time axis is *training* time: the sum of the iterations' train and discriminator times
@@ -168,7 +168,7 @@ def report(curves: dict[str, dict], summaries: dict[str, dict], budget_s: float,
         f"{extra}. Besides the algorithm, `demo-exposure` differs from `demo` in its critic feed (every scored "
         f"image, SPEC §6, from a 512-image pool: 64 new states per iteration) and its rates (the paper's "
         f"`0.1 ** (3 t / T)` schedule over the budget, filter choice at its own rate; see "
-        f"`policies/exposure_algo/registration.py`). Validation: 64 held-out paired crops, deterministic policy, 5 steps; inputs score "
+        f"`policies/exposure_algo/registration.py`). Validation: 128 held-out paired crops, deterministic policy, 5 steps; inputs score "
         f"HI {base['hi']:.1f}% / PSNR {base.get('psnr', float('nan')):.2f} dB. Short runs on a shared CPU are "
         f"noisy (the GAN reward moves with its critic; one seed per algorithm): read trends, not decimals. "
         f"`exposure` peaks early and settles as its rates decay; PPO's curve is still rising at the end.\n\n"
