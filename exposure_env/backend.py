@@ -126,7 +126,14 @@ def is_cupy(x: Any) -> bool:
 
 
 def ops_for(x: Any) -> SimpleNamespace:
-    """The primitive namespace for the array type of ``x`` (numpy, cupy or torch)."""
+    """The primitive namespace for the array type of ``x`` (numpy, cupy or torch).
+
+    A type may bring its own namespace as the class attribute ``exposure_ops`` (the CPU
+    kernel generator's traced values do, :mod:`exposure_env.codegen`).
+    """
+    own = getattr(type(x), "exposure_ops", None)
+    if own is not None:
+        return own
     if is_torch(x):
         return _TORCH
     if is_cupy(x):

@@ -7,17 +7,17 @@ curves, blend amounts) -- exactly what :meth:`Filter.to_dict` reports in sidecar
 :func:`apply_edits` is the full-resolution path used by the retoucher. It runs the same
 ``Filter.pixel`` formulas as everything else, but
 
-* on NumPy / torch-CPU it walks the photo in row tiles of ~128 K pixels through the whole
-  list, so every temporary stays in cache, spread over a thread pool (NumPy and torch release
-  the GIL in their kernels): one pass over the photo instead of one full-size temporary per
-  operation;
+* on NumPy float32 it runs the whole list as one fused, multi-threaded pass compiled by numba
+  from the same formulas (:mod:`exposure_env.fused_cpu`; one read and one write of the photo,
+  optionally straight to 8/16-bit samples). Without numba (or with ``fused=False``) it walks
+  the photo in row tiles of ~128 K pixels through the whole list, so every temporary stays in
+  cache, spread over a thread pool: the NumPy reference path, which torch-CPU also takes;
 * on CuPy it compiles the whole list into one ``cupy.fuse`` kernel (one read, one write).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -120,24 +120,29 @@ def _apply_sequential(images, edits: Sequence[Edit]):
 
 
 def _default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
+    from .fused_cpu import default_workers
+
+    return default_workers()
 
 
-def apply_edits(image, edits: Iterable[Edit], *, tiled: bool = True, workers: int | None = None):
+def apply_edits(image, edits: Iterable[Edit], *, tiled: bool = True, workers: int | None = None, fused: bool | None = None):
     """Apply an edit list to one photo ``(H, W, 3)`` or a batch ``(N, H, W, 3)`` (same edits).
 
     Float32 linear RGB in, float32 out (not clipped: clip when writing). Backend follows the
-    array type. ``tiled=False`` forces the plain sequential path (also taken for small images
-    and for torch tensors that need gradients).
+    array type. ``fused``: ``None`` (default) takes the fused numba pass for NumPy float32 when
+    it is available (the choice is logged once), ``False`` the NumPy tiled path, ``True``
+    requires the fused pass. ``tiled=False`` forces the plain sequential path (also taken for
+    small images and for torch tensors that need gradients).
     """
     edits = list(edits)
     single = image.ndim == 3
     images = image[None] if single else image
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"expected an (H, W, 3) or (N, H, W, 3) image, got shape {tuple(image.shape)}")
+    if _use_fused(images, tiled, fused):
+        from .fused_cpu import apply_fused
+
+        return apply_fused(image, edits, workers=workers)
     if not edits:
         out = images.clone() if is_torch(images) else images.copy()
     elif is_cupy(images):
@@ -152,6 +157,18 @@ def apply_edits(image, edits: Iterable[Edit], *, tiled: bool = True, workers: in
         else:
             out = _apply_tiled(images, edits, workers or _default_workers())
     return out[0] if single else out
+
+
+def _use_fused(images, tiled: bool, fused: bool | None) -> bool:
+    if fused is False or not tiled or not isinstance(images, np.ndarray) or images.dtype != np.float32:
+        if fused:
+            raise ValueError("fused=True needs a NumPy float32 image and tiled=True")
+        return False
+    from . import fused_cpu
+
+    if fused and not fused_cpu.available():
+        raise RuntimeError("fused=True but the fused CPU kernel is not available (numba missing or failing; see the log)")
+    return fused_cpu.available()
 
 
 def _scalar_params(images, edits):

@@ -54,12 +54,13 @@ def test_from_action_matches_filter_mapping():
 def test_tiled_equals_sequential(edits, rng):
     img = rng.uniform(0, 1.2, (600, 500, 3)).astype(np.float32)  # > 2 tiles
     ref = E._apply_sequential(img[None], edits)[0] if edits else img
-    got = apply_edits(img, edits)
+    got = apply_edits(img, edits, fused=False)  # the NumPy tiled path (the fallback of the fused one)
     assert got.shape == img.shape and got.dtype == np.float32
     np.testing.assert_array_equal(got, ref)
     got_t = apply_edits(torch.from_numpy(img), edits)
     np.testing.assert_allclose(got_t.numpy(), ref, atol=2e-5)
-    np.testing.assert_array_equal(apply_edits(img, edits, workers=1), ref)
+    np.testing.assert_array_equal(apply_edits(img, edits, workers=1, fused=False), ref)
+    np.testing.assert_allclose(apply_edits(img, edits), ref, rtol=1e-5, atol=1e-5)  # default: fused if available
 
 
 def test_batch_and_input_untouched(rng):

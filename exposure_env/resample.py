@@ -1,0 +1,155 @@
+"""Area resampling of float images: ``resize_area`` and the policy's ``thumbnail``.
+
+Weights are exact pixel-overlap areas (:func:`area_taps`), so an integer ratio is a box filter
+and a photo at 2x resolution gives the same result. :func:`thumbnail` reads the centre square
+of a full-size photo once: through a numba kernel (:mod:`exposure_env.cpu_kernels`, threads
+over bands of output rows) when numba is available, else through the NumPy
+``reduceat`` path below, which is the reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+def area_taps(n_in: int, n_out: int, start: float = 0.0, length: float | None = None):
+    """Sparse area-resampling weights for one axis: ``(index (K, n_out), weight (K, n_out))``.
+
+    Output pixel ``i`` averages the source interval ``start + [i, i + 1) * length / n_out``
+    (source pixel ``j`` covers ``[j, j + 1)``), weighting each source pixel by its overlap;
+    the ``K`` weights of an output pixel sum to 1. An integer ratio gives an exact box
+    filter; fractional ``start`` / ``length`` give sub-pixel crops, so the same scene at 2x
+    resolution maps to the same output.
+    """
+    length = float(n_in - start) if length is None else float(length)
+    if n_out <= 0 or length <= 0 or start < 0 or start + length > n_in + 1e-6:
+        raise ValueError(f"area resample: window [{start}, {start + length}) outside 0..{n_in} or empty output {n_out}")
+    edges = np.minimum(start + np.arange(n_out + 1, dtype=np.float64) * (length / n_out), float(n_in))
+    first = np.floor(edges[:-1]).astype(np.int64)
+    last = np.maximum(np.ceil(edges[1:]).astype(np.int64) - 1, first)
+    k = int((last - first).max()) + 1
+    idx = first[None, :] + np.arange(k)[:, None]
+    w = np.clip(np.minimum(edges[1:], idx + 1.0) - np.maximum(edges[:-1], idx), 0.0, None)
+    w /= w.sum(axis=0, keepdims=True)
+    return np.minimum(idx, n_in - 1), w.astype(np.float32)
+
+
+def area_weights(n_in: int, n_out: int, start: float = 0.0, length: float | None = None) -> np.ndarray:
+    """Dense ``(n_out, n_in)`` form of :func:`area_taps` (rows sum to 1)."""
+    idx, w = area_taps(n_in, n_out, start, length)
+    dense = np.zeros((n_out, n_in), np.float32)
+    np.add.at(dense, (np.broadcast_to(np.arange(n_out), idx.shape), idx), w)
+    return dense
+
+
+def _resample_axis(img: np.ndarray, axis: int, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Gather form: ``K`` weighted takes (any ratio, also upsampling)."""
+    shape = [1] * img.ndim
+    shape[axis] = idx.shape[1]
+    out = None
+    for k in range(idx.shape[0]):  # K gathers; element-wise only (no BLAS threads)
+        term = np.take(img, idx[k], axis=axis) * w[k].reshape(shape)
+        out = term if out is None else out + term
+    return out
+
+
+def _box_edges(n_in: int, n_out: int, start: float, length: float) -> np.ndarray:
+    return np.minimum(start + np.arange(n_out + 1, dtype=np.float64) * (length / n_out), float(n_in))
+
+
+def _reduce_axis(img: np.ndarray, axis: int, edges: np.ndarray) -> np.ndarray:
+    """Area average over ``[edges[i], edges[i+1])`` for downscales (every interval >= 1 pixel).
+
+    One ``np.add.reduceat`` pass sums the whole pixels from ``floor(e_i)`` to ``floor(e_{i+1}) - 1``;
+    the two fractional boundary pixels are then corrected, which gives exactly the overlap
+    weights of :func:`area_taps` while reading the image once.
+    """
+    n_in = img.shape[axis]
+    lo = np.floor(edges).astype(np.int64)
+    frac = (edges - lo).astype(np.float32)
+    shape = [1] * img.ndim
+    shape[axis] = len(edges)
+    stop = int(lo[-1])
+    sums = np.add.reduceat(np.take(img, np.arange(int(lo[0]), stop), axis=axis), lo[:-1] - lo[0], axis=axis)
+    rows = np.take(img, np.minimum(lo, n_in - 1), axis=axis) * frac.reshape(shape)
+    first = [slice(None)] * img.ndim
+    last = [slice(None)] * img.ndim
+    first[axis], last[axis] = slice(0, -1), slice(1, None)
+    sums = sums - rows[tuple(first)] + rows[tuple(last)]
+    width = np.diff(edges).astype(np.float32)
+    shape[axis] = len(width)
+    return sums / width.reshape(shape)
+
+
+def _shrink(img: np.ndarray, axis: int, n_out: int, start: float, length: float, taps) -> np.ndarray:
+    if length / n_out >= 1.0:
+        return _reduce_axis(img, axis, _box_edges(img.shape[axis] + 0, n_out, start, length))
+    idx, w = taps
+    return _resample_axis(img, axis, idx, w)
+
+
+def resize_area(image: np.ndarray, height: int, width: int, box=None) -> np.ndarray:
+    """Area-averaged resample of ``(H, W, C)`` or ``(N, H, W, C)`` float images.
+
+    ``box = (top, left, box_height, box_width)`` in source pixels (floats allowed) selects the
+    region to resample (default: the whole image). Returns float32 ``(..., height, width, C)``.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    h, w = img.shape[-3], img.shape[-2]
+    top, left, bh, bw = (0.0, 0.0, float(h), float(w)) if box is None else map(float, box)
+    iy, wy = area_taps(h, height, top, bh)
+    ix, wx = area_taps(w, width, left, bw)
+    y0, x0 = int(iy.min()), int(ix.min())  # work on the crop only
+    img = img[..., y0 : int(iy.max()) + 1, x0 : int(ix.max()) + 1, :]
+    iy, ix = iy - y0, ix - x0
+    ry = lambda a: _shrink(a, -3, height, top - y0, bh, (iy, wy))  # noqa: E731
+    rx = lambda a: _shrink(a, -2, width, left - x0, bw, (ix, wx))  # noqa: E731
+    # shrink the axis with the larger reduction first (fewer values for the second pass)
+    out = rx(ry(img)) if h / height >= w / width else ry(rx(img))
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def centre_square(height: int, width: int) -> tuple[float, float, float, float]:
+    """The centred square ``(top, left, side, side)`` of an image, in (possibly half) pixels."""
+    side = float(min(height, width))
+    return ((height - side) / 2.0, (width - side) / 2.0, side, side)
+
+
+def thumbnail(image: np.ndarray, size: int = 64) -> np.ndarray:
+    """Centre square crop, area-averaged to ``size`` x ``size`` (``(H, W, 3)`` or batched).
+
+    The square is taken at sub-pixel precision, so a photo and its 2x version give nearly
+    the same thumbnail (identical up to rounding when the downscale is exact). One photo
+    ``(H, W, 3)`` at least ``size`` pixels on each side takes the numba kernel when available
+    (float64 sums; equal to the NumPy path within 1e-6).
+    """
+    img = np.asarray(image)
+    box = centre_square(img.shape[-3], img.shape[-2])
+    if img.ndim == 3 and min(img.shape[:2]) >= size and img.shape[-1] == 3:
+        kernel = _area_kernel()
+        if kernel is not None:
+            return _thumbnail_numba(kernel, img, size, box)
+    return resize_area(img, size, size, box)
+
+
+def _area_kernel():
+    """``cpu_kernels.area_rows`` or ``None`` (numba missing, or the fused path switched off)."""
+    from . import fused_cpu
+
+    if not fused_cpu.available():
+        return None
+    from .cpu_kernels import area_rows
+
+    return area_rows
+
+
+def _thumbnail_numba(kernel, img: np.ndarray, size: int, box) -> np.ndarray:
+    from .fused_cpu import run_bands
+
+    img = np.ascontiguousarray(img, dtype=np.float32)
+    top, left, side, _ = box
+    iy, wy = area_taps(img.shape[0], size, top, side)
+    ix, wx = area_taps(img.shape[1], size, left, side)
+    out = np.empty((size, size, 3), np.float32)
+    iy, ix = iy.astype(np.uint64), ix.astype(np.uint64)
+    run_bands(lambda a, b: kernel(img, iy, wy, ix, wx, out, a, b), size, 2)
+    return out
