@@ -8,11 +8,15 @@ Every method maps a linear RGB photo ``(H, W, 3)`` float32 to a *display-referre
   equal), exposure scaled to a mean luminance of 0.18 (linear), then the sRGB encoding
   (:func:`exposure_env.colourspace.linear_to_srgb`);
 * ``policy`` -- an exported policy through :class:`policies.retoucher.Retoucher` (its own
-  Gamma / curves are the display transform), clipped to [0, 1].
+  Gamma / curves are the display transform), clipped to [0, 1];
+* ``oracle`` -- the white box's ceiling (:mod:`policies.oracle`): the 5-step edit list fitted
+  to each photo's own ground truth. It needs the paired truth (:class:`OracleMethod`).
 
 :func:`evaluate` scores each method against a folder of target-style photos with the
-histogram intersection of :mod:`rewards.metrics` and, where paired ground truth exists,
-PSNR and CIE76 Delta E; :func:`markdown_table` and :func:`contact_sheet` present the result.
+histogram intersection of :mod:`rewards.metrics` and, where paired ground truth exists, the
+paired metrics of :func:`rewards.metrics.paired_scores` (PSNR dB, CIE76 and CIEDE2000 Delta E,
+a*/b* bias and the chroma shift of neutral pixels); :func:`markdown_table` and
+:func:`contact_sheet` present the result.
 """
 
 from __future__ import annotations
@@ -69,6 +73,28 @@ def policy_method(retoucher) -> Method:
 
     return run
 
+
+class OracleMethod:
+    """The per-photo oracle as an evaluation method: ``(linear photo, display truth) -> display``.
+
+    ``needs_truth`` tells :func:`evaluate` to pass each photo's paired ground truth; the fitted
+    edit lists are kept in ``edits`` (input order)."""
+
+    needs_truth = True
+
+    def __init__(self, settings=None):
+        self.settings = settings
+        self.edits: list = []
+
+    def __call__(self, image: np.ndarray, truth: np.ndarray) -> np.ndarray:
+        from .oracle import oracle_retouch
+
+        out, result = oracle_retouch(image, truth, self.settings)
+        self.edits.append(result.edits)
+        return out
+
+
+ORACLE = "oracle (fitted to the truth)"
 
 BASELINES: dict[str, Method] = {
     "input + gamma 1/2.2": gamma_only,
@@ -148,12 +174,34 @@ def match_pairs(inputs: PhotoSet, paired: PhotoSet) -> list[np.ndarray]:
 # --------------------------------------------------------------------------------------
 @dataclass
 class MethodScores:
-    """One row of the table; ``psnr`` / ``delta_e`` are None without paired ground truth."""
+    """One row of the table; the paired metrics are None without paired ground truth.
+
+    ``psnr`` dB; ``delta_e`` (CIE76) and ``delta_e2000`` mean Delta E; ``a_bias`` / ``b_bias``
+    mean a*/b* of output minus truth; ``neutral_chroma_shift`` see :func:`rewards.metrics.colour_cast`.
+    """
 
     method: str
     histogram: dict[str, float]
     psnr: float | None = None
     delta_e: float | None = None
+    delta_e2000: float | None = None
+    a_bias: float | None = None
+    b_bias: float | None = None
+    neutral_chroma_shift: float | None = None
+
+    def set_paired(self, paired: dict[str, float]) -> None:
+        """Fill the paired fields from :func:`rewards.metrics.paired_scores`."""
+        self.psnr, self.delta_e, self.delta_e2000 = paired["psnr"], paired["delta_e76"], paired["delta_e2000"]
+        self.a_bias, self.b_bias = paired["a_bias"], paired["b_bias"]
+        self.neutral_chroma_shift = paired["neutral_chroma_shift"]
+
+    def to_dict(self) -> dict:
+        """JSON-ready (NaN / inf -> None)."""
+        values = {
+            **self.histogram, "psnr": self.psnr, "delta_e76": self.delta_e, "delta_e2000": self.delta_e2000,
+            "a_bias": self.a_bias, "b_bias": self.b_bias, "neutral_chroma_shift": self.neutral_chroma_shift,
+        }
+        return {"method": self.method, **{k: v if v is None or np.isfinite(v) else None for k, v in values.items()}}
 
 
 @dataclass
@@ -177,34 +225,58 @@ def evaluate(
     """Score every method's outputs on ``inputs`` (linear) against ``targets`` (display).
 
     Histogram intersection (percent) against the target set; with ``paired`` (display, one per
-    input, same size) also the mean per-image PSNR (dB) and CIE76 Delta E.
+    input, same size) also the paired metrics (:func:`rewards.metrics.paired_scores`: means over
+    photos). A method with ``needs_truth`` (:class:`OracleMethod`) is called ``fn(image, truth)``
+    and needs ``paired`` (``ValueError`` otherwise).
     """
     if paired is not None and len(paired) != len(inputs):
         raise ValueError(f"{len(inputs)} inputs but {len(paired)} paired photos")
+    needy = [name for name, fn in methods.items() if getattr(fn, "needs_truth", False)]
+    if needy and paired is None:
+        raise ValueError(f"{needy[0]} needs the paired ground truth (--paired)")
     target_stats = metrics.crop_statistics(metrics.evaluation_crops(targets, np.random.default_rng(seed)))
     scores, outputs = [], {}
     for name, fn in methods.items():
-        outs = [np.clip(np.asarray(fn(img), np.float32), 0.0, 1.0) for img in inputs]
+        if getattr(fn, "needs_truth", False):
+            raw = [fn(img, gt) for img, gt in zip(inputs, paired)]
+        else:
+            raw = [fn(img) for img in inputs]
+        outs = [np.clip(np.asarray(o, np.float32), 0.0, 1.0) for o in raw]
         outputs[name] = outs
         stats = metrics.crop_statistics(metrics.evaluation_crops(outs, np.random.default_rng(seed)))
         row = MethodScores(name, metrics.intersection_from_statistics(stats, target_stats))
         if paired is not None:
-            row.psnr = float(np.mean([metrics.psnr(o, g) for o, g in zip(outs, paired)]))
-            row.delta_e = float(np.mean([metrics.delta_e76(o, g) for o, g in zip(outs, paired)]))
+            row.set_paired(metrics.paired_scores(outs, paired))
         scores.append(row)
     return Evaluation(scores, outputs, list(names or [str(i) for i in range(len(inputs))]), len(targets), seed)
 
 
+#: Paired columns of :func:`markdown_table`: (header, MethodScores field, format).
+PAIRED_COLUMNS = (
+    ("PSNR dB", "psnr", ".2f"),
+    ("ΔE76", "delta_e", ".2f"),
+    ("ΔE00", "delta_e2000", ".2f"),
+    ("a* bias", "a_bias", "+.2f"),
+    ("b* bias", "b_bias", "+.2f"),
+    ("neutral ΔC", "neutral_chroma_shift", ".2f"),
+)
+
+
+def _cell(value, spec: str) -> str:
+    return "-" if value is None or not np.isfinite(value) else format(value, spec)
+
+
 def markdown_table(evaluation: Evaluation) -> str:
-    """The scores as a markdown table (histogram intersection in percent, PSNR, Delta E)."""
+    """The scores as a markdown table: histogram intersection in percent and, with paired truth,
+    PSNR (dB), ΔE76, ΔE00 (CIEDE2000), a*/b* bias and the neutral chroma shift (ΔE units)."""
     paired = any(s.psnr is not None for s in evaluation.scores)
     head = ["method", "luminance %", "contrast %", "saturation %", "average %"]
-    head += ["PSNR dB", "ΔE76"] if paired else []
+    head += [h for h, _, _ in PAIRED_COLUMNS] if paired else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in evaluation.scores:
         cells = [s.method] + [f"{s.histogram[k]:.1f}" for k in (*metrics.STATISTICS, "average")]
         if paired:
-            cells += [f"{s.psnr:.2f}", f"{s.delta_e:.2f}"]
+            cells += [_cell(getattr(s, attr), spec) for _, attr, spec in PAIRED_COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -73,6 +73,46 @@ def test_evaluate_table_numbers():
     assert unpaired.scores[0].psnr is None and "PSNR" not in baselines.markdown_table(unpaired)
 
 
+def test_evaluate_colour_columns_match_the_metrics():
+    from rewards import metrics
+
+    rng = np.random.default_rng(3)
+    inputs = [rng.uniform(0.02, 0.3, (24, 32, 3)).astype(np.float32) for _ in range(2)]
+    paired = [np.clip(baselines.auto_correct(x) * [0.95, 1.0, 1.1], 0, 1).astype(np.float32) for x in inputs]
+    result = baselines.evaluate(inputs, paired, dict(baselines.BASELINES), paired=paired)
+    gamma, auto = result.scores
+    outs = result.outputs[auto.method]
+    assert auto.delta_e2000 == pytest.approx(np.mean([metrics.delta_e2000(o, g) for o, g in zip(outs, paired)]))
+    cast = [metrics.colour_cast(o, g) for o, g in zip(outs, paired)]
+    assert auto.b_bias == pytest.approx(np.mean([c["b_bias"] for c in cast]))
+    assert auto.b_bias > 0  # the truth is bluer than the auto-correction: the output is yellower
+    head, _, row_gamma, row_auto = baselines.markdown_table(result).splitlines()
+    assert head.endswith("| PSNR dB | ΔE76 | ΔE00 | a* bias | b* bias | neutral ΔC |")
+    assert f"| {auto.delta_e2000:.2f} | {auto.a_bias:+.2f} | {auto.b_bias:+.2f} |" in row_auto
+    assert json.loads(json.dumps(auto.to_dict()))["delta_e2000"] == pytest.approx(auto.delta_e2000)
+
+
+def test_oracle_row_beats_the_baselines_on_truth_styled_with_filters():
+    from exposure_env.edits import Edit, apply_edits
+    from policies.oracle import OracleSettings
+
+    rng = np.random.default_rng(4)
+    ramp = np.linspace(0.01, 0.4, 40, dtype=np.float32)[None, :, None]
+    inputs = [(ramp * rng.uniform(0.5, 1.5, (30, 40, 3))).astype(np.float32) for _ in range(2)]
+    style = [Edit("E", (1.0,)), Edit("W", (0.9, 1.02, 1.3)), Edit("G", (0.45,))]
+    paired = [np.clip(apply_edits(x, style), 0, 1) for x in inputs]
+    oracle = baselines.OracleMethod(OracleSettings(steps=3, orders=(("E", "W", "G"),), beam=0))
+    methods = {**baselines.BASELINES, baselines.ORACLE: oracle}
+    result = baselines.evaluate(inputs, paired, methods, paired=paired)
+    rows = {s.method: s for s in result.scores}
+    best = rows[baselines.ORACLE]
+    assert best.psnr > 40 and best.delta_e2000 < 0.5 and abs(best.b_bias) < 0.5
+    assert all(best.psnr > r.psnr + 10 for name, r in rows.items() if name != baselines.ORACLE)
+    assert len(oracle.edits) == 2 and [e.filter for e in oracle.edits[0]] == ["E", "W", "G"]
+    with pytest.raises(ValueError, match="needs the paired ground truth"):
+        baselines.evaluate(inputs, paired, {baselines.ORACLE: oracle})
+
+
 def test_match_pairs_resizes_and_checks(tmp_path):
     ins = baselines.PhotoSet(["a", "b"], [_const(0.1, 40, 60), _const(0.1, 20, 20)])
     pairs = baselines.PhotoSet(["b", "a"], [_const(0.3, 20, 20), _const(0.2, 80, 120)])
@@ -130,3 +170,24 @@ def test_evaluate_cli(folders, tmp_path):
     bad = CliRunner().invoke(app, ["evaluate", "--inputs", str(root / "inputs"), "--targets", str(root / "targets"),
                                    "--paired", str(root / "targets"), "--out", str(tmp_path / "r2")])
     assert bad.exit_code == 2 and "p0: no paired ground-truth photo" in bad.output
+    no_truth = CliRunner().invoke(app, ["evaluate", "--inputs", str(root / "inputs"), "--targets", str(root / "targets"),
+                                        "--oracle", "--out", str(tmp_path / "r3")])
+    assert no_truth.exit_code == 2 and "--oracle needs --paired" in no_truth.output
+
+
+@pytest.mark.slow  # the default oracle on three photos: 10-30 s on a shared 2-CPU machine
+def test_evaluate_cli_oracle_and_colour_metrics(folders, tmp_path):
+    root, _ = folders
+    out = tmp_path / "report"
+    args = ["evaluate", "--inputs", str(root / "inputs"), "--targets", str(root / "targets"),
+            "--paired", str(root / "expert"), "--out", str(out), "--oracle"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    md = (out / "evaluation.md").read_text()
+    assert f"| {baselines.ORACLE} |" in md and "ΔE00" in md and "b* bias" in md and "CIEDE2000" in md
+    scores = {s["method"]: s for s in json.loads((out / "metrics.json").read_text())["scores"]}
+    oracle, gamma = scores[baselines.ORACLE], scores["input + gamma 1/2.2"]
+    for key in ("psnr", "delta_e76", "delta_e2000", "a_bias", "b_bias", "neutral_chroma_shift"):
+        assert key in oracle
+    # the expert is grey-world + exposure + sRGB of uniform photos: reachable by the filters
+    assert oracle["psnr"] > 35 and oracle["psnr"] > gamma["psnr"] + 10 and oracle["delta_e2000"] < gamma["delta_e2000"]

@@ -1,4 +1,4 @@
-"""``exposure evaluate``: histogram intersection (and PSNR / Delta E) of a policy vs baselines."""
+"""``exposure evaluate``: histogram intersection (and paired PSNR / Delta E / cast) of a policy vs baselines."""
 
 from __future__ import annotations
 
@@ -20,12 +20,15 @@ def register(app: typer.Typer) -> None:
         max_side: int = typer.Option(512, "--max-side", min=0, help="Evaluate at this long side (0: full resolution)."),
         seed: int = typer.Option(0, "--seed", help="Seed of the random evaluation crops."),
         columns: int = typer.Option(6, "--columns", min=1, help="Photos shown in the contact sheet."),
+        oracle: bool = typer.Option(False, "--oracle", help="Also the oracle: 5 edits fitted to each photo's paired truth (needs --paired; seconds per photo)."),
     ) -> None:
         """Score the input with a display gamma, an auto-correction and the policy.
 
         Histogram intersection (SPEC §8, percent) against the targets;
-        with --paired also PSNR and CIE76 Delta E. Prints and saves a
-        markdown table and a contact sheet (input / baselines / policy / target).
+        with --paired also PSNR (dB), CIE76 and CIEDE2000 Delta E and the
+        a*/b* bias (sRGB display values, D65 Lab); --oracle adds the white
+        box's ceiling. Prints and saves a markdown table and a contact sheet
+        (input / baselines / policy / target).
         """
         from rich.console import Console
         from rich.markup import escape
@@ -35,6 +38,9 @@ def register(app: typer.Typer) -> None:
         from policies.export import PolicyFileError
 
         console = Console(stderr=True, soft_wrap=True)
+        if oracle and paired is None:
+            console.print("[red]error:[/red] --oracle needs --paired (the oracle is fitted to each photo's ground truth)", highlight=False)
+            raise typer.Exit(2)
         try:
             space = check_space(input_space, allow_auto=True)
             size = max_side or None
@@ -46,6 +52,8 @@ def register(app: typer.Typer) -> None:
                 from policies.retoucher import Retoucher
 
                 methods["policy"] = baselines.policy_method(Retoucher(policy))
+            if oracle:
+                methods[baselines.ORACLE] = baselines.OracleMethod()
             result = baselines.evaluate(ins.images, tgs.images, methods, paired=gts, names=ins.names, seed=seed)
         except (PolicyFileError, ValueError) as exc:
             console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
@@ -58,7 +66,9 @@ def register(app: typer.Typer) -> None:
             f"# Evaluation\n\n{len(ins.images)} inputs from `{inputs}`, {len(tgs.images)} targets from `{targets}`"
             + (f", paired ground truth from `{paired}`" if paired else "")
             + (f", policy `{policy}`" if policy else "")
-            + f"; long side {max_side or 'full'}, crop seed {seed}. Histogram intersection in percent (SPEC §8)."
+            + f"; long side {max_side or 'full'}, crop seed {seed}. Histogram intersection in percent (SPEC §8)"
+            + ("; PSNR in dB and ΔE76 / ΔE00 (CIEDE2000) / a* b* bias / neutral chroma shift in ΔE units, on"
+               " sRGB display values clipped to [0, 1] (CIELAB, D65)." if paired else ".")
         )
         out.mkdir(parents=True, exist_ok=True)
         (out / "evaluation.md").write_text(f"{header}\n\n{table}\n")
@@ -68,9 +78,7 @@ def register(app: typer.Typer) -> None:
                     "inputs": str(inputs), "targets": str(targets), "paired": str(paired) if paired else None,
                     "policy": str(policy) if policy else None, "max_side": max_side, "seed": seed,
                     "photos": result.names, "num_targets": result.num_targets,
-                    "scores": [
-                        {"method": s.method, **s.histogram, "psnr": s.psnr, "delta_e76": s.delta_e} for s in result.scores
-                    ],
+                    "scores": [s.to_dict() for s in result.scores],
                 },
                 indent=2,
             )
