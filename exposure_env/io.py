@@ -22,14 +22,13 @@ agent's own edits (Gamma, curves) are the display transform. Files are written a
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write
 from .colourspace import (
     RASTER_SUFFIXES,
     RAW_SUFFIXES,
@@ -284,8 +283,8 @@ def _unit_max(dtype) -> float:
 def _to_unit(path: Path, rgb: np.ndarray) -> np.ndarray:
     """Samples -> float32 in [0, 1] (integers by their type's max; floats as they are)."""
     dt = rgb.dtype
-    if dt.kind == "u" and dt.itemsize in (1, 2):
-        return rgb.astype(np.float32) * np.float32(1.0 / np.iinfo(dt).max)
+    if dt.kind == "u" and dt.itemsize in (1, 2):  # one pass, no float temporary (same values)
+        return np.multiply(rgb, np.float32(1.0 / np.iinfo(dt).max), dtype=np.float32)
     if dt.kind == "f":
         out = rgb.astype(np.float32)
         bad = ~np.isfinite(out)
@@ -296,6 +295,12 @@ def _to_unit(path: Path, rgb: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- writing
+#: TIFF compressions (``write_image(compression=...)``; deflate/LZW with the horizontal predictor).
+TIFF_COMPRESSIONS = ("none", "deflate", "lzw", "zstd")
+#: PNG compressions: ``none`` (zlib level 0: fastest, largest) or ``deflate`` (level 6).
+PNG_COMPRESSIONS = ("none", "deflate")
+
+
 def write_image(
     path: str | Path,
     image: np.ndarray,
@@ -304,14 +309,20 @@ def write_image(
     bits: int = 16,
     quality: int = 95,
     space: str | None = None,
+    compression: str | None = None,
 ) -> Path:
-    """Write ``(H, W, 3)`` float RGB, clipped to [0, 1], with no transfer function; atomic.
+    """Write ``(H, W, 3)`` RGB, clipped to [0, 1], with no transfer function; atomic.
 
+    ``image``: float values (clipped, scaled and rounded half to even in one pass,
+    :func:`exposure_env.fused_cpu.quantize`: no full-size float temporaries), or uint8 / uint16
+    samples already quantised that way (written as they are; ``bits`` must match).
     ``format``: ``"tiff"``, ``"png"`` or ``"jpeg"`` (default from the suffix: ``.tif/.tiff``,
     ``.png``, ``.jpg/.jpeg``). ``bits``: 16 or 8 for TIFF and PNG (32 = float TIFF); JPEG is
-    always 8-bit with ``quality`` 1..100. ``space``: recorded in TIFF metadata so that
-    ``read_image(space="auto")`` reads the values back in that space (e.g. ``"linear"``).
-    Raises ``ValueError`` naming the path for a bad image or option.
+    always 8-bit with ``quality`` 1..100. ``compression``: TIFF ``none`` (default), ``deflate``,
+    ``lzw`` or ``zstd``; PNG ``deflate`` (default) or ``none``; JPEG: the quality is the knob.
+    ``space``: recorded in TIFF metadata so that ``read_image(space="auto")`` reads the values
+    back in that space (e.g. ``"linear"``). Raises ``ValueError`` naming the path for a bad image
+    or option.
     """
     path = Path(path)
     fmt = (format or WRITE_FORMATS.get(path.suffix.lower(), "")).lower()
@@ -321,9 +332,6 @@ def write_image(
     arr = np.asarray(image)
     if arr.ndim != 3 or arr.shape[-1] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{path}: expected an (H, W, 3) RGB image, got shape {arr.shape}")
-    arr = arr.astype(np.float32, copy=False)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{path}: image contains NaN or Inf values")
     if space is not None:
         space = check_space(space)
     allowed = {"tiff": (8, 16, 32), "png": (8, 16), "jpeg": (8, 16)}[fmt]
@@ -331,45 +339,66 @@ def write_image(
         raise ValueError(f"{path}: {fmt.upper()} cannot be written with {bits} bits (choose {', '.join(map(str, allowed))})")
     if fmt == "jpeg" and not 1 <= int(quality) <= 100:
         raise ValueError(f"{path}: JPEG quality must be in 1..100, got {quality}")
-    x = np.clip(arr, 0.0, 1.0)
+    compression = _check_compression(path, fmt, compression)
     if fmt == "jpeg":
         bits = 8
-    if bits == 32:
-        data = x
-    else:
-        dtype = np.uint16 if bits == 16 else np.uint8
-        data = np.round(x * float(np.iinfo(dtype).max)).astype(dtype)
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        os.close(fd)
-        _encode(tmp, fmt, data, quality, space)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    data = _samples(path, arr, bits)
+    with atomic_write(path) as tmp:
+        _encode(tmp, fmt, data, quality, space, compression)
     return path
 
 
-def _encode(dest: Path, fmt: str, data: np.ndarray, quality: int, space: str | None) -> None:
+def _check_compression(path: Path, fmt: str, compression: str | None) -> str | None:
+    if compression is None:
+        return None
+    name = str(compression).lower()
+    known = {"tiff": TIFF_COMPRESSIONS, "png": PNG_COMPRESSIONS, "jpeg": ()}[fmt]
+    if name not in known:
+        choices = ", ".join(known) if known else "none (JPEG size is set by the quality)"
+        raise ValueError(f"{path}: {fmt.upper()} compression {compression!r} unknown; choose {choices}")
+    return name
+
+
+def _samples(path: Path, arr: np.ndarray, bits: int) -> np.ndarray:
+    """The samples to encode: uint8/uint16 for 8/16 bits, float32 clipped to [0, 1] for 32."""
+    if arr.dtype.kind == "u":
+        if arr.dtype.itemsize * 8 != bits:
+            raise ValueError(f"{path}: {arr.dtype} samples cannot be written with {bits} bits")
+        return np.ascontiguousarray(arr)
+    if arr.dtype.kind != "f":
+        raise ValueError(f"{path}: expected float or uint8/uint16 samples, got {arr.dtype}")
+    if bits == 32:
+        arr = arr.astype(np.float32, copy=False)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{path}: image contains NaN or Inf values")
+        return np.clip(arr, 0.0, 1.0)
+    from .fused_cpu import quantize
+
+    try:
+        return quantize(arr, bits)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def _encode(dest: Path, fmt: str, data: np.ndarray, quality: int, space: str | None, compression: str | None) -> None:
     if fmt == "tiff":
         import tifffile
 
-        tifffile.imwrite(dest, data, photometric="rgb", metadata={"space": space} if space else None)
+        codec = {None: None, "none": None, "deflate": "zlib", "lzw": "lzw", "zstd": "zstd"}[compression]
+        tifffile.imwrite(
+            dest, data, photometric="rgb", metadata={"space": space} if space else None,
+            compression=codec, predictor=codec in ("zlib", "lzw") or None,
+        )
     elif fmt == "png" and data.dtype == np.uint16:
         import imagecodecs
 
-        dest.write_bytes(imagecodecs.png_encode(data))
-    else:
+        dest.write_bytes(imagecodecs.png_encode(data, level=0 if compression == "none" else None))
+    elif fmt == "png":
         from PIL import Image
 
-        im = Image.fromarray(data, "RGB")
-        if fmt == "png":
-            im.save(dest, format="PNG")
-        else:
-            im.save(dest, format="JPEG", quality=int(quality), subsampling=0 if quality >= 90 else 2)
+        Image.fromarray(data, "RGB").save(dest, format="PNG", compress_level=0 if compression == "none" else 6)
+    else:
+        import imagecodecs
+
+        # libjpeg-turbo straight from the array (no PIL copy); 4:4:4 at high quality, else 4:2:0
+        dest.write_bytes(imagecodecs.jpeg8_encode(data, level=int(quality), subsampling="444" if quality >= 90 else "420"))
