@@ -5,7 +5,16 @@ The policy decides on the 64x64 thumbnail of each validation crop, deterministic
 edit list is then applied to the crop itself (:func:`exposure_env.edits.apply_edits`) and the
 result, clipped to [0, 1], is compared with the target set by the histogram intersection of
 :func:`rewards.metrics.histogram_intersection` (fixed crop seed, so numbers are comparable
-between iterations). With paired ground truth, PSNR and CIE76 Delta E are reported too.
+between iterations). With paired ground truth the paired metrics of
+:func:`rewards.metrics.paired_scores` are reported too (PSNR dB, CIE76 / CIEDE2000 Delta E,
+a*/b* bias, neutral chroma shift).
+
+Reference rows, computed once per validator on the same crops (:meth:`Validator.references`):
+the untouched inputs (clipped, :meth:`Validator.baseline`), the inputs with a display gamma
+and the auto-correction of :mod:`policies.baselines`. :meth:`Validator.evaluate` returns them
+under ``"baselines"`` and also flat in ``"scores"`` as ``<key>_gamma`` / ``<key>_auto`` (e.g.
+``psnr_auto``), so every consumer of the scores (TensorBoard ``eval/*``, the run summary) shows
+the policy next to them.
 """
 
 from __future__ import annotations
@@ -18,7 +27,19 @@ import numpy as np
 from exposure_env import filters as filter_registry
 from exposure_env.edits import apply_edits
 from exposure_env.io import thumbnail
-from rewards.metrics import delta_e76, histogram_intersection, psnr
+from rewards.metrics import histogram_intersection, paired_scores
+
+#: Paired keys of the validation scores (``delta_e`` is CIE76) and where they come from.
+PAIRED_SCORE_KEYS = {
+    "psnr": "psnr",
+    "delta_e": "delta_e76",
+    "delta_e2000": "delta_e2000",
+    "a_bias": "a_bias",
+    "b_bias": "b_bias",
+    "neutral_chroma_shift": "neutral_chroma_shift",
+}
+#: Keys copied from each reference row into the policy's scores as ``<key>_<reference>``.
+REFERENCE_KEYS = ("hi", *PAIRED_SCORE_KEYS)
 
 
 def _display(images: np.ndarray) -> np.ndarray:
@@ -39,6 +60,7 @@ class Validator:
     strips: int = 4
     seed: int = 0
     _baseline: dict | None = field(default=None, init=False, repr=False)
+    _references: dict | None = field(default=None, init=False, repr=False)
     #: Optional second validator (training crops vs training targets) run beside this one.
     train_validator: "Validator | None" = field(default=None, init=False, repr=False)
 
@@ -54,20 +76,45 @@ class Validator:
             self._baseline = self._scores(out)
         return self._baseline
 
+    def references(self) -> dict[str, dict[str, float]]:
+        """Scores of the reference methods on the same crops, computed once: ``inputs`` (untouched,
+        clipped), ``gamma`` (inputs with display gamma 1/2.2) and ``auto`` (the auto-correction)."""
+        if self._references is None:
+            from policies.baselines import auto_correct, gamma_only
+
+            self._references = {
+                "inputs": self.baseline(),
+                "gamma": self._scores(np.stack([gamma_only(x) for x in self.images])),
+                "auto": self._scores(np.stack([auto_correct(x) for x in self.images])),
+            }
+        return self._references
+
     def _scores(self, outputs: np.ndarray) -> dict[str, float]:
         hi = histogram_intersection(outputs, self.targets, seed=self.seed)
         scores = {f"hi_{k}": v for k, v in hi.items()}
         scores["hi"] = hi["average"]
         if self.paired is not None:
-            scores["psnr"] = psnr(outputs, self.paired)
-            scores["delta_e"] = delta_e76(outputs, self.paired)
+            paired = paired_scores(outputs, self.paired)
+            scores.update({k: paired[m] for k, m in PAIRED_SCORE_KEYS.items()})
         return scores
+
+    def with_references(self, scores: dict[str, float]) -> dict[str, float]:
+        """``scores`` plus ``<key>_gamma`` and ``<key>_auto`` of :data:`REFERENCE_KEYS` present."""
+        out = dict(scores)
+        for name in ("gamma", "auto"):
+            ref = self.references()[name]
+            out.update({f"{k}_{name}": ref[k] for k in REFERENCE_KEYS if k in ref})
+        return out
 
     def evaluate(self, policy) -> dict:
         """Run ``policy`` (module or callable, see :func:`policies.rollout.rollout`).
 
-        Returns ``{"scores": {...}, "filter_freq": {step: {F: share}}, "param_mean": {F: mean of
-        its parameters in filter units}, "strips": [(frames, labels), ...], "outputs": images}``.
+        Returns ``{"scores": {...}, "baselines": {"inputs" | "gamma" | "auto": {...}},
+        "filter_freq": {step: {F: share}}, "param_mean": {F: mean of its parameters in filter
+        units}, "strips": [(frames, labels), ...], "edits", "outputs": images}``. ``scores`` holds
+        the policy's ``hi``, ``hi_<statistic>`` and, with paired truth, ``psnr``, ``delta_e``
+        (CIE76), ``delta_e2000``, ``a_bias``, ``b_bias``, ``neutral_chroma_shift``; plus the
+        references' values of the same keys as ``<key>_gamma`` / ``<key>_auto``.
         """
         from policies.rollout import rollout
 
@@ -87,7 +134,8 @@ class Validator:
             labels = ["input"] + [e.describe() for e in edits[i]]
             strips.append(([f[i] for f in frames], labels))
         return {
-            "scores": self._scores(outputs),
+            "scores": self.with_references(self._scores(outputs)),
+            "baselines": self.references(),
             "filter_freq": freq,
             "param_mean": {k: float(np.mean(v)) for k, v in values.items()},
             "strips": strips,
