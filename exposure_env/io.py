@@ -339,7 +339,7 @@ def write_image(
         raise ValueError(f"{path}: {fmt.upper()} cannot be written with {bits} bits (choose {', '.join(map(str, allowed))})")
     if fmt == "jpeg" and not 1 <= int(quality) <= 100:
         raise ValueError(f"{path}: JPEG quality must be in 1..100, got {quality}")
-    compression = _check_compression(path, fmt, compression)
+    compression = check_compression(path, fmt, compression)
     if fmt == "jpeg":
         bits = 8
     data = _samples(path, arr, bits)
@@ -348,7 +348,8 @@ def write_image(
     return path
 
 
-def _check_compression(path: Path, fmt: str, compression: str | None) -> str | None:
+def check_compression(path, fmt: str, compression: str | None) -> str | None:
+    """``compression`` checked for ``fmt`` (lower case; ``None`` = the format's default); ``ValueError`` naming ``path``."""
     if compression is None:
         return None
     name = str(compression).lower()

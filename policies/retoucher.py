@@ -24,7 +24,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import tempfile
 import threading
 import time
 import zlib
@@ -36,7 +35,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from exposure_env import fused_cpu
 from exposure_env import io as image_io
+from exposure_env.atomic import atomic_write
 from exposure_env.backend import cupy_or_none
 from exposure_env.colourspace import check_space
 from exposure_env.edits import Edit, apply_edits, edits_to_json
@@ -140,8 +141,16 @@ class Retoucher:
             )
         return Decision(edits, frames, int(seed))
 
-    def apply(self, image: np.ndarray, edits: Sequence[Edit]) -> np.ndarray:
-        """The edit list on the full photo with this retoucher's backend -> float32 ``(H, W, 3)``."""
+    def apply(self, image: np.ndarray, edits: Sequence[Edit], *, bits: int | None = None) -> np.ndarray:
+        """The edit list on the full photo with this retoucher's backend -> float32 ``(H, W, 3)``.
+
+        ``bits=8/16``: the samples an 8/16-bit file stores instead (uint8/uint16, clipped to
+        [0, 1], rounded half to even); on the CPU the fused pass writes them directly, with no
+        float copy of the result.
+        """
+        if bits is not None and self.backend == "numpy" and fused_cpu.available():
+            out_dtype = {8: np.uint8, 16: np.uint16}[int(bits)]
+            return fused_cpu.apply_fused(np.asarray(image, dtype=np.float32), edits, out_dtype=out_dtype, workers=self.workers)
         if self.backend == "cupy":
             import cupy as cp
 
@@ -150,7 +159,8 @@ class Retoucher:
             out = apply_edits(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)), edits, workers=self.workers).numpy()
         else:
             out = apply_edits(np.ascontiguousarray(image, dtype=np.float32), edits, workers=self.workers)
-        return np.asarray(out, dtype=np.float32)
+        out = np.asarray(out, dtype=np.float32)
+        return out if bits is None else fused_cpu.quantize(out, int(bits))
 
     def retouch(self, image: np.ndarray, *, samples: int | None = None, seed: int | None = None):
         """``(image, edits)`` for one photo; with ``samples=K``, ``(images, edit lists)`` of K each.
@@ -189,6 +199,7 @@ class Options:
     max_pixels: int = image_io.DEFAULT_MAX_PIXELS
     apply_workers: int | None = None
     policy_file: str = ""
+    compression: str | None = None
 
     def output_paths(self, base: str) -> list[tuple[str, str, str]]:
         """``(photo, sidecar, strip or "")`` per sample for an output stem."""
@@ -329,17 +340,9 @@ def _read(job: Job, opts: Options) -> np.ndarray:
 
 
 def _write_json(path: str, obj: dict) -> None:
-    """Atomic JSON write (temp file in the same folder + rename)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomic JSON write (:func:`exposure_env.atomic.atomic_write`)."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2))
 
 
 def _policy_summary(policy: ExportedPolicy, opts: Options) -> dict:
@@ -356,56 +359,77 @@ def _policy_summary(policy: ExportedPolicy, opts: Options) -> dict:
     }
 
 
+def decide_job(retoucher: Retoucher, job: Job, opts: Options, image: np.ndarray) -> Decision:
+    """The edits for one photo (a per-photo seed from the run seed when sampling)."""
+    seed = None if opts.samples is None else photo_seed(opts.seed or 0, job.key)
+    return retoucher.decide(image, samples=opts.samples, seed=seed)
+
+
+def render_sample(retoucher: Retoucher, image: np.ndarray, decision: Decision, k: int, opts: Options) -> np.ndarray:
+    """Sample ``k``'s edit list on the full photo, as the 8/16-bit samples the output format stores."""
+    return retoucher.apply(image, decision.edits[k], bits=OUTPUT_FORMATS[opts.format][2])
+
+
+def save_sample(retoucher: Retoucher, job: Job, opts: Options, decision: Decision, k: int, samples: np.ndarray, timings: dict) -> list[str]:
+    """Write sample ``k``: the photo, the strip (``--strip``), then the sidecar (last: it marks the
+    photo complete for ``--skip-existing``). ``timings`` (s) gains ``write_s``. Returns the paths."""
+    photo, sidecar, strip = opts.output_paths(job.base)[k]
+    _, fmt, bits = OUTPUT_FORMATS[opts.format]
+    t0 = time.perf_counter()
+    image_io.write_image(
+        photo, samples, format=fmt, bits=bits, quality=opts.quality,
+        space="display" if fmt == "tiff" else None, compression=opts.compression,
+    )
+    if strip:
+        decision.strip(k, strip)
+    timings = {**{key: round(v, 4) for key, v in timings.items()}, "write_s": round(time.perf_counter() - t0, 4)}
+    edits = decision.edits[k]
+    _write_json(
+        sidecar,
+        {
+            "input": job.input,
+            "output": Path(photo).name,
+            "input_space": opts.input_space,
+            "size": [int(samples.shape[1]), int(samples.shape[0])],
+            "sample": None if opts.samples is None else k + 1,
+            "seed": decision.seed,
+            "edits": edits_to_json(edits),
+            "description": [e.describe() for e in edits],
+            "policy": _policy_summary(retoucher.policy, opts),
+            "backend": retoucher.backend,
+            "timings": timings,
+        },
+    )
+    return [p for p in (photo, strip, sidecar) if p]
+
+
+def failure(job: Job, exc: BaseException, seconds: float) -> PhotoResult:
+    """A photo that failed: the reason on one line, naming the file."""
+    if isinstance(exc, image_io.ImageError):
+        return PhotoResult(job.input, "failed", str(exc), [], seconds)
+    if isinstance(exc, MemoryError):
+        return PhotoResult(job.input, "failed", f"{job.input}: out of memory", [], seconds)
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    return PhotoResult(job.input, "failed", f"{job.input}: {type(exc).__name__}: {msg}", [], seconds)
+
+
 def process_job(retoucher: Retoucher, job: Job, opts: Options) -> PhotoResult:
     """Read, decide, apply and write one photo (+ sidecar, + strip); never raises for a bad photo."""
     t0 = time.perf_counter()
     try:
         image = _read(job, opts)
         t1 = time.perf_counter()
-        seed = None if opts.samples is None else photo_seed(opts.seed or 0, job.key)
-        decision = retoucher.decide(image, samples=opts.samples, seed=seed)
+        decision = decide_job(retoucher, job, opts, image)
         t2 = time.perf_counter()
-        suffix, fmt, bits = OUTPUT_FORMATS[opts.format]
         written: list[str] = []
-        for k, (photo, sidecar, strip) in enumerate(opts.output_paths(job.base)):
+        for k in range(len(decision.edits)):
             ta = time.perf_counter()
-            result = retoucher.apply(image, decision.edits[k])
-            tb = time.perf_counter()
-            image_io.write_image(photo, result, format=fmt, bits=bits, quality=opts.quality, space="display" if fmt == "tiff" else None)
-            if strip:
-                decision.strip(k, strip)
-            tc = time.perf_counter()
-            edits = decision.edits[k]
-            _write_json(
-                sidecar,
-                {
-                    "input": job.input,
-                    "output": Path(photo).name,
-                    "input_space": opts.input_space,
-                    "size": [int(image.shape[1]), int(image.shape[0])],
-                    "sample": None if opts.samples is None else k + 1,
-                    "seed": decision.seed,
-                    "edits": edits_to_json(edits),
-                    "description": [e.describe() for e in edits],
-                    "policy": _policy_summary(retoucher.policy, opts),
-                    "backend": retoucher.backend,
-                    "timings": {
-                        "read_s": round(t1 - t0, 4),
-                        "decide_s": round(t2 - t1, 4),
-                        "apply_s": round(tb - ta, 4),
-                        "write_s": round(tc - tb, 4),
-                    },
-                },
-            )
-            written += [p for p in (photo, strip, sidecar) if p]
+            samples = render_sample(retoucher, image, decision, k, opts)
+            timings = {"read_s": t1 - t0, "decide_s": t2 - t1, "apply_s": time.perf_counter() - ta}
+            written += save_sample(retoucher, job, opts, decision, k, samples, timings)
         return PhotoResult(job.input, "done", "", written, time.perf_counter() - t0)
-    except image_io.ImageError as exc:
-        return PhotoResult(job.input, "failed", str(exc), [], time.perf_counter() - t0)
-    except MemoryError:
-        return PhotoResult(job.input, "failed", f"{job.input}: out of memory", [], time.perf_counter() - t0)
-    except Exception as exc:  # anything else about one photo fails that photo, not the batch
-        msg = " ".join(str(exc).split()) or type(exc).__name__
-        return PhotoResult(job.input, "failed", f"{job.input}: {type(exc).__name__}: {msg}", [], time.perf_counter() - t0)
+    except Exception as exc:  # anything about one photo fails that photo, not the batch
+        return failure(job, exc, time.perf_counter() - t0)
 
 
 def _complete(job: Job, opts: Options) -> bool:
@@ -442,6 +466,8 @@ def retouch_paths(
     backend: str = "auto",
     max_pixels: int = image_io.DEFAULT_MAX_PIXELS,
     progress: bool = True,
+    compression: str | None = None,
+    pipeline: bool = True,
 ) -> RetouchSummary:
     """Retouch every photo in ``inputs`` (files, folders, globs) into ``out_dir``.
 
@@ -451,9 +477,13 @@ def retouch_paths(
     never written: the run is refused when ``out_dir`` is an input folder (or inside one) or
     when outputs exist and neither ``overwrite`` nor ``skip_existing`` is set. ``skip_existing``
     skips photos whose outputs are all present (sidecars are written last), so an interrupted
-    run continues where it stopped. ``use_ray`` spreads photos over Ray tasks (same files as a
-    local run); ``workers`` photos at a time locally, or Ray's CPUs when it has to start Ray.
-    Bad photos are reported in the summary, never raised.
+    run continues where it stopped. ``compression``: TIFF ``none``/``deflate``/``lzw``/``zstd``,
+    PNG ``none``/``deflate`` (:func:`exposure_env.io.write_image`). Locally, ``pipeline`` (default)
+    overlaps decoding, retouching and encoding across photos with bounded memory
+    (:mod:`policies.batch`, every core); ``pipeline=False`` runs ``workers`` photos at a time,
+    each start to end. ``use_ray`` spreads photos over Ray tasks (``workers`` = Ray's CPUs when it
+    has to start Ray). Every way writes the same files. Bad photos are reported in the summary,
+    never raised.
     """
     if format not in OUTPUT_FORMATS:
         raise RetouchError(f"unknown output format {format!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
@@ -464,6 +494,10 @@ def retouch_paths(
     if int(workers) < 1:
         raise RetouchError(f"--workers must be at least 1, got {workers}")
     check_space(input_space, allow_auto=True)
+    try:
+        compression = image_io.check_compression(out_dir, OUTPUT_FORMATS[format][1], compression)
+    except ValueError as exc:
+        raise RetouchError(str(exc)) from None
     retoucher = policy if isinstance(policy, Retoucher) else Retoucher(policy, backend)
     policy_file = retoucher.policy.source
     if samples is not None and seed is None:
@@ -471,7 +505,7 @@ def retouch_paths(
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     opts = Options(
         format, int(quality), input_space, strip, None if samples is None else int(samples), seed,
-        retoucher.backend, max_pixels, max(1, cores // int(workers)), policy_file,
+        retoucher.backend, max_pixels, max(1, cores // int(workers)), policy_file, compression,
     )
     t_start = time.perf_counter()
     jobs, failures = collect_inputs(inputs, out_dir)
@@ -499,6 +533,10 @@ def retouch_paths(
     try:
         if use_ray and todo:
             results += _run_ray(retoucher, todo, opts, int(workers), bar)
+        elif pipeline:
+            from .batch import run_pipelined
+
+            results += run_pipelined(retoucher, todo, opts, bar)
         else:
             results += _run_local(retoucher, todo, opts, int(workers), bar)
     finally:

@@ -18,6 +18,9 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "-o", "--out", help="Output folder (must not be an input folder)."),
         format: str = typer.Option("tiff16", "--format", help="Output format: tiff16, png (8-bit) or jpeg."),
         quality: int = typer.Option(95, "--quality", min=1, max=100, help="JPEG quality."),
+        compression: str = typer.Option(
+            None, "--compression", help="TIFF: none (default), deflate, lzw, zstd; PNG: deflate (default), none."
+        ),
         input_space: str = typer.Option("auto", "--input-space", help="Input colour space: auto, linear, prophoto, srgb, srgb-exact."),
         strip: bool = typer.Option(False, "--strip", help="Also write a PNG strip of the steps."),
         samples: int = typer.Option(0, "--samples", min=0, help="K > 0: K different sampled retouches per photo."),
@@ -25,7 +28,7 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
         skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip photos whose outputs exist (resume)."),
         use_ray: bool = typer.Option(False, "--ray", help="Spread photos over Ray tasks."),
-        workers: int = typer.Option(1, "--workers", min=1, help="Photos processed at once (Ray CPUs when Ray is started here)."),
+        workers: int = typer.Option(1, "--workers", min=1, help="Ray CPUs when Ray is started here (locally the pipeline uses every core)."),
         backend: str = typer.Option("auto", "--backend", help="Where edits are applied: auto, numpy, torch, cupy."),
         max_megapixels: float = typer.Option(200.0, "--max-megapixels", min=0.01, help="Refuse larger photos."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -52,7 +55,7 @@ def register(app: typer.Typer) -> None:
                 policy, inputs, out, format=format, quality=quality, input_space=input_space.lower(), strip=strip,
                 samples=samples or None, seed=seed, overwrite=overwrite, skip_existing=skip_existing,
                 use_ray=use_ray, workers=workers, backend=backend, max_pixels=int(max_megapixels * 1e6),
-                progress=not quiet,
+                progress=not quiet, compression=compression,
             )
         except (PolicyFileError, RetouchError, ValueError) as exc:
             console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
