@@ -294,8 +294,8 @@ def pack_folder(
     """All photos of ``folder`` as one :class:`ImagePack` plus the ``skipped`` list.
 
     ``crops_per_photo`` / ``scale`` ``None``: :func:`crops_for` the number of photos and
-    ``min_crops`` (a
-    given ``crops_per_photo`` alone keeps the largest squares up to 4, several scales above).
+    ``min_crops`` (a given ``crops_per_photo`` alone keeps the largest squares up to 4 and
+    takes several scales above).
     With ``paired_folder`` each photo is matched by file stem (:func:`match_pairs`) to its
     ground truth, cropped at the same places into ``pack.paired``; photos without a partner
     and truth files without an input are skipped and reported. Raises ``ValueError`` when
@@ -331,7 +331,7 @@ def pack_folder(
     if pack is None:
         first = f" (first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
         raise ValueError(f"{folder}: none of the {len(files)} photos could be used{first}")
-    _warn_skipped(folder, skipped, len(files) + len(orphans))
+    _warn_skipped(f"{folder} + {paired_folder}" if partners is not None else folder, skipped, len(files) + len(orphans))
     return pack, skipped
 
 
