@@ -235,6 +235,9 @@ def test_split_photos_holds_out_whole_photos():
     train, val = pack.split_photos(0.2, seed=3, max_second=7)
     assert len(val.photos()) == 1 and len(val) == 7 and len(train) == 40
     assert not set(train.photos()) & set(val.photos()) and val.paired is not None
+    many = ImagePack(np.zeros((400, 8, 8, 3), np.float32), None, [f"q{i // 4}.png#{i % 4}" for i in range(400)])
+    train, val = many.split_photos(0.1, seed=0, max_second=8)  # 2 photos give the 8 crops: 98 keep training
+    assert len(val.photos()) == 2 and len(val) == 8 and len(train.photos()) == 98
     assert ImagePack(images[:2], None, ["x#0", "x#1"]).photos() == ["x"]
     with pytest.raises(ValueError, match="1 photo"):
         ImagePack(images[:2], None, ["x#0", "x#1"]).split_photos(0.5)

@@ -13,9 +13,9 @@ set for the histogram intersection of SPEC §8:
 ``val.npz``      validation crops (``images``) with, when known, their ground truth (``paired``)
 
 Validation: the demo's held-out paired crops; FiveK: the first ``val_photos`` test photos
-(paired with expert C); folders and paired folders: the crops of ``val_fraction`` of the
-input *photos* held out whole (at least one; at most ``max_val`` crops), compared with the
-target set or, paired, with their own ground truth. A single input photo can only lend
+(paired with expert C); folders and paired folders: ``val_fraction`` of the input *photos*
+held out whole (at least one, no more than ``max_val`` crops need; at most ``max_val``
+crops of them kept), compared with the target set or, paired, with their own ground truth. A single input photo can only lend
 validation crops of itself (a random ``val_fraction`` of its crops).
 
 Folders get enough crops from a handful of photos (``exposure_env.datasets.folder.crops_for``);
@@ -174,14 +174,17 @@ def _packs(spec: DataSpec) -> tuple[ImagePack, ImagePack, ImagePack]:
         d = demo_packs(spec.seed, style=spec.style or DEFAULT_STYLE)
         return d.train_inputs, d.train_targets, d.val
     if spec.source in ("folders", "paired"):
-        from exposure_env.datasets.folder import MIN_CROPS, FolderDataset, list_photos, match_pairs
+        from exposure_env.datasets.folder import MIN_CROPS, FolderDataset, crops_for, list_photos, match_pairs
         from exposure_env.datasets.pack import held_out_count
 
         files = list_photos(spec.inputs)  # enough crops left for training after the hold-out
         n = len(files) if spec.source == "folders" else sum(
             p is not None for p in match_pairs(Path(spec.inputs), Path(spec.paired), files)[0]
         )
-        min_crops = -(-MIN_CROPS * n // max(n - held_out_count(n, spec.val_fraction), 1)) if n >= 2 else MIN_CROPS
+        min_crops = MIN_CROPS
+        if n >= 2:
+            k = held_out_count(n, spec.val_fraction, spec.max_val, crops_for(n)[0])
+            min_crops = -(-MIN_CROPS * n // (n - k))
         if spec.source == "folders":
             ds = FolderDataset(spec.inputs, spec.targets, seed=spec.seed, min_crops=min_crops)
             train, val = hold_out(ds.inputs, spec)

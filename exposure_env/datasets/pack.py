@@ -14,9 +14,13 @@ from pathlib import Path
 import numpy as np
 
 
-def held_out_count(n_photos: int, fraction: float) -> int:
-    """Photos :meth:`ImagePack.split_photos` holds out of ``n_photos`` (>= 2): ``fraction``, at least 1, not all."""
-    return int(np.clip(round(n_photos * fraction), 1, n_photos - 1))
+def held_out_count(n_photos: int, fraction: float, max_crops: int | None = None, crops_per_photo: float = 1.0) -> int:
+    """Photos :meth:`ImagePack.split_photos` holds out of ``n_photos`` (>= 2): ``fraction`` of
+    them, no more than needed for ``max_crops`` crops at ``crops_per_photo``; at least 1, not all."""
+    k = round(n_photos * fraction)
+    if max_crops is not None:
+        k = min(k, int(np.ceil(max_crops / max(crops_per_photo, 1e-9))))
+    return int(np.clip(k, 1, n_photos - 1))
 
 
 @dataclass
@@ -92,14 +96,14 @@ class ImagePack:
         return list(dict.fromkeys(self.photo_of(i) for i in range(len(self))))
 
     def split_photos(self, fraction: float, seed: int = 0, max_second: int | None = None) -> tuple["ImagePack", "ImagePack"]:
-        """Split into (first, second) by *photo*: ``fraction`` of the photos (at least one,
-        at most all but one) go to the second, which keeps at most ``max_second`` of their
-        crops (a fixed random subset). A pack of one photo raises ``ValueError``."""
+        """Split into (first, second) by *photo*: :func:`held_out_count` photos go to the
+        second, which keeps at most ``max_second`` of their crops (a fixed random subset).
+        A pack of one photo raises ``ValueError``."""
         photos = self.photos()
         if len(photos) < 2:
             raise ValueError(f"cannot hold out photos: the pack has {len(photos)} photo")
         rng = np.random.default_rng(seed)
-        k = held_out_count(len(photos), fraction)
+        k = held_out_count(len(photos), fraction, max_second, len(self) / len(photos))
         held = {photos[i] for i in rng.permutation(len(photos))[:k]}
         second = np.array([i for i in range(len(self)) if self.photo_of(i) in held])
         first = np.array([i for i in range(len(self)) if self.photo_of(i) not in held])
