@@ -12,7 +12,8 @@ over chunks of ``CHUNK`` pixels; per chunk the pixels are split into three plane
 over them (one branch per filter, chosen by an op code, so *one* compiled kernel serves every
 edit list and new parameter values never recompile), and the result is written once --
 optionally clipped and quantised to 8/16-bit samples for the encoder. Arithmetic is float32 as
-in NumPy; transcendental functions come from :mod:`exposure_env.vecmath` (vectorisable).
+in NumPy, except that ``a * b + c`` may fuse into one FMA (one rounding instead of two: the
+polynomials are latency-bound); transcendental functions come from :mod:`exposure_env.vecmath`.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ CHUNK = {chunk}
 FILTERS = {names!r}
 
 
-@njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
+@njit(nogil=True, cache=True, error_model="numpy", boundscheck=False, fastmath={{"contract"}})
 def steps_on_chunk(R, G, B, m, steps, P):
     """Every step of the edit list on the first ``m`` pixels of the planes R, G, B (in place)."""
     for s in range(steps.shape[0]):
