@@ -41,6 +41,7 @@ from exposure_env.atomic import atomic_write
 from exposure_env.backend import cupy_or_none
 from exposure_env.colourspace import check_space
 from exposure_env.edits import Edit, apply_edits, edits_to_json
+from exposure_env.sidecars import RECORD_VERSION, SUFFIXES, InputDecoding, parse_editors, write_sidecars
 
 from .export import ExportedPolicy, load_policy, load_policy_bytes
 from .rollout import rollout
@@ -200,12 +201,17 @@ class Options:
     apply_workers: int | None = None
     policy_file: str = ""
     compression: str | None = None
+    sidecars: tuple[str, ...] = ()  # editors (exposure_env.sidecars.EDITORS) to write sidecars for
 
-    def output_paths(self, base: str) -> list[tuple[str, str, str]]:
-        """``(photo, sidecar, strip or "")`` per sample for an output stem."""
+    def output_paths(self, base: str) -> list[tuple[str, ...]]:
+        """``(photo, sidecar, strip or "", *editor sidecars)`` per sample for an output stem."""
         suffix = OUTPUT_FORMATS[self.format][0]
         tags = [""] if self.samples is None else [f"_s{k + 1}" for k in range(self.samples)]
-        return [(f"{base}{t}{suffix}", f"{base}{t}.json", f"{base}{t}_steps.png" if self.strip else "") for t in tags]
+        return [
+            (f"{base}{t}{suffix}", f"{base}{t}.json", f"{base}{t}_steps.png" if self.strip else "",
+             *(f"{base}{t}{SUFFIXES[e]}" for e in self.sidecars))
+            for t in tags
+        ]
 
 
 @dataclass
@@ -373,7 +379,7 @@ def render_sample(retoucher: Retoucher, image: np.ndarray, decision: Decision, k
 def save_sample(retoucher: Retoucher, job: Job, opts: Options, decision: Decision, k: int, samples: np.ndarray, timings: dict) -> list[str]:
     """Write sample ``k``: the photo, the strip (``--strip``), then the sidecar (last: it marks the
     photo complete for ``--skip-existing``). ``timings`` (s) gains ``write_s``. Returns the paths."""
-    photo, sidecar, strip = opts.output_paths(job.base)[k]
+    photo, sidecar, strip, *editor_files = opts.output_paths(job.base)[k]
     _, fmt, bits = OUTPUT_FORMATS[opts.format]
     t0 = time.perf_counter()
     image_io.write_image(
@@ -384,6 +390,7 @@ def save_sample(retoucher: Retoucher, job: Job, opts: Options, decision: Decisio
         decision.strip(k, strip)
     timings = {**{key: round(v, 4) for key, v in timings.items()}, "write_s": round(time.perf_counter() - t0, 4)}
     edits = decision.edits[k]
+    editors = {"decoding": _write_editor_sidecars(job, opts, edits, sidecar)} if opts.sidecars else {}
     _write_json(
         sidecar,
         {
@@ -398,9 +405,25 @@ def save_sample(retoucher: Retoucher, job: Job, opts: Options, decision: Decisio
             "policy": _policy_summary(retoucher.policy, opts),
             "backend": retoucher.backend,
             "timings": timings,
+            "record_version": RECORD_VERSION,
+            **editors,
         },
     )
-    return [p for p in (photo, strip, sidecar) if p]
+    return [p for p in (photo, strip, *editor_files, sidecar) if p]
+
+
+def _write_editor_sidecars(job: Job, opts: Options, edits: list[Edit], record: str) -> dict:
+    """darktable / RawTherapee / Lightroom files for ``edits`` of the original photo, beside ``record``
+    (:mod:`exposure_env.sidecars`); returns the input decoding they start with (kept in the record)."""
+    try:  # from the values as recorded, so `exposure export-edits` of the record gives the same files
+        decoding = InputDecoding.for_file(job.input, opts.input_space, max_pixels=opts.max_pixels)
+        decoding = InputDecoding.from_dict(decoding.to_dict())
+        recorded = [Edit.from_dict(e) for e in edits_to_json(edits)]
+        write_sidecars(Path(record).with_suffix(""), opts.sidecars, decoding, recorded, Path(job.input).name, overwrite=True)
+    except ValueError as exc:  # DecodingError (e.g. a RAW input) or SidecarError: one line, this photo fails
+        msg = str(exc).removeprefix(f"{job.input}: ")
+        raise image_io.ImageError(job.input, f"editor sidecars: {msg}") from None
+    return decoding.to_dict()
 
 
 def failure(job: Job, exc: BaseException, seconds: float) -> PhotoResult:
@@ -468,6 +491,7 @@ def retouch_paths(
     progress: bool = True,
     compression: str | None = None,
     pipeline: bool = True,
+    sidecars: Sequence[str] | str = (),
 ) -> RetouchSummary:
     """Retouch every photo in ``inputs`` (files, folders, globs) into ``out_dir``.
 
@@ -483,7 +507,8 @@ def retouch_paths(
     (:mod:`policies.batch`, every core); ``pipeline=False`` runs ``workers`` photos at a time,
     each start to end. ``use_ray`` spreads photos over Ray tasks (``workers`` = Ray's CPUs when it
     has to start Ray). Every way writes the same files. Bad photos are reported in the summary,
-    never raised.
+    never raised. ``sidecars`` (``darktable``, ``rawtherapee``, ``lightroom``) adds editor files of
+    the edits beside each JSON sidecar (:mod:`exposure_env.sidecars`).
     """
     if format not in OUTPUT_FORMATS:
         raise RetouchError(f"unknown output format {format!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
@@ -495,6 +520,10 @@ def retouch_paths(
         raise RetouchError(f"--workers must be at least 1, got {workers}")
     check_space(input_space, allow_auto=True)
     try:
+        editors = parse_editors(sidecars) if sidecars else ()
+    except ValueError as exc:
+        raise RetouchError(f"--sidecar: {exc}") from None
+    try:
         compression = image_io.check_compression(out_dir, OUTPUT_FORMATS[format][1], compression)
     except ValueError as exc:
         raise RetouchError(str(exc)) from None
@@ -505,7 +534,7 @@ def retouch_paths(
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     opts = Options(
         format, int(quality), input_space, strip, None if samples is None else int(samples), seed,
-        retoucher.backend, max_pixels, max(1, cores // int(workers)), policy_file, compression,
+        retoucher.backend, max_pixels, max(1, cores // int(workers)), policy_file, compression, editors,
     )
     t_start = time.perf_counter()
     jobs, failures = collect_inputs(inputs, out_dir)

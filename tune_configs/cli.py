@@ -21,7 +21,7 @@ def _root() -> None:
 
 
 #: Subcommand modules, in the order they appear in ``exposure --help``.
-COMMANDS = ["filters_cmd", "apply_cmd", "train_cmd", "export_cmd", "retouch_cmd", "evaluate_cmd"]
+COMMANDS = ["filters_cmd", "apply_cmd", "train_cmd", "export_cmd", "retouch_cmd", "export_edits_cmd", "evaluate_cmd"]
 
 for _name in COMMANDS:
     try:

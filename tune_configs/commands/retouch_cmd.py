@@ -23,6 +23,9 @@ def register(app: typer.Typer) -> None:
         ),
         input_space: str = typer.Option("auto", "--input-space", help="Input colour space: auto, linear, prophoto, srgb, srgb-exact."),
         strip: bool = typer.Option(False, "--strip", help="Also write a PNG strip of the steps."),
+        sidecar: str = typer.Option(
+            None, "--sidecar", help="Also write the edits for editors: darktable, rawtherapee, lightroom (comma-separated)."
+        ),
         samples: int = typer.Option(0, "--samples", min=0, help="K > 0: K different sampled retouches per photo."),
         seed: int = typer.Option(None, "--seed", help="Seed for --samples (same seed, same results)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
@@ -36,7 +39,8 @@ def register(app: typer.Typer) -> None:
         """Retouch photos: 5 edits decided on a thumbnail, applied once at full size.
 
         Per photo: the image, a JSON sidecar (edits, policy, timings)
-        and with --strip a PNG of the steps.
+        and with --strip a PNG of the steps; with --sidecar the edits as
+        darktable / RawTherapee / Lightroom files of the original photo.
         Exit status 1 when any photo failed, 2 for a refused run.
         """
         from rich.console import Console
@@ -55,7 +59,7 @@ def register(app: typer.Typer) -> None:
                 policy, inputs, out, format=format, quality=quality, input_space=input_space.lower(), strip=strip,
                 samples=samples or None, seed=seed, overwrite=overwrite, skip_existing=skip_existing,
                 use_ray=use_ray, workers=workers, backend=backend, max_pixels=int(max_megapixels * 1e6),
-                progress=not quiet, compression=compression,
+                progress=not quiet, compression=compression, sidecars=sidecar or (),
             )
         except (PolicyFileError, RetouchError, ValueError) as exc:
             console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
