@@ -11,35 +11,37 @@ import numpy as np
 from numba import njit
 
 
-@njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
-def area_rows(img, iy, wy, ix, wx, out, first, last):
-    """Output rows ``[first, last)`` of an area resample of ``img`` (H, W, 3) float32:
-    ``out[i, j] = sum_a sum_b wy[a, i] wx[b, j] img[iy[a, i], ix[b, j]]`` (taps of
-    :func:`exposure_env.resample.area_taps`, indices uint64), accumulated in float64.
-    Reads each source row of the window once, in order."""
-    nx = wx.shape[1]
-    acc = np.empty((nx, 3), np.float64)
+@njit(nogil=True, cache=True, error_model="numpy", boundscheck=False, fastmath={"contract"})
+def area_rows(rows, iy, wy, ix, wx, x0, x1, out, first, last):
+    """Output rows ``[first, last)`` of an area resample, ``out[i, j] = sum_a sum_b wy[a, i]
+    wx[b, j] img[iy[a, i], ix[b, j]]`` (taps of :func:`exposure_env.resample.area_taps`).
+
+    ``rows``: the image as ``(H, W * 3)`` float32; only columns ``[x0, x1)`` are read. Each
+    output row first sums its source rows, weighted, over the whole window width (a
+    contiguous, vectorised multiply-add per source row: the photo is read once, in order), then
+    reduces that one row with the column taps. Sums are float64.
+    """
+    n3 = 3 * (x1 - x0)
+    acc = np.empty(n3, np.float64)
     for i in range(first, last):
         acc[:] = 0.0
         for a in range(wy.shape[0]):
             w = np.float64(wy[a, i])
             if w == 0.0:
                 continue
-            y = iy[a, i]
-            for j in range(nx):
-                s0 = 0.0
-                s1 = 0.0
-                s2 = 0.0
-                for b in range(wx.shape[0]):
-                    v = np.float64(wx[b, j])
-                    x = ix[b, j]
-                    s0 += v * img[y, x, 0]
-                    s1 += v * img[y, x, 1]
-                    s2 += v * img[y, x, 2]
-                acc[j, 0] += w * s0
-                acc[j, 1] += w * s1
-                acc[j, 2] += w * s2
-        for j in range(nx):
-            out[i, j, 0] = acc[j, 0]
-            out[i, j, 1] = acc[j, 1]
-            out[i, j, 2] = acc[j, 2]
+            seg = rows[iy[a, i], 3 * x0 : 3 * x1]
+            for k in range(n3):
+                acc[k] += w * seg[k]
+        for j in range(wx.shape[1]):
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            for b in range(wx.shape[0]):
+                v = np.float64(wx[b, j])
+                x = 3 * (ix[b, j] - x0)
+                s0 += v * acc[x]
+                s1 += v * acc[x + 1]
+                s2 += v * acc[x + 2]
+            out[i, j, 0] = s0
+            out[i, j, 1] = s1
+            out[i, j, 2] = s2

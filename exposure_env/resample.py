@@ -150,6 +150,7 @@ def _thumbnail_numba(kernel, img: np.ndarray, size: int, box) -> np.ndarray:
     iy, wy = area_taps(img.shape[0], size, top, side)
     ix, wx = area_taps(img.shape[1], size, left, side)
     out = np.empty((size, size, 3), np.float32)
-    iy, ix = iy.astype(np.uint64), ix.astype(np.uint64)
-    run_bands(lambda a, b: kernel(img, iy, wy, ix, wx, out, a, b), size, 2)
+    x0, x1 = int(ix.min()), int(ix.max()) + 1
+    rows = img.reshape(img.shape[0], -1)
+    run_bands(lambda a, b: kernel(rows, iy, wy, ix, wx, x0, x1, out, a, b), size, 2)
     return out
