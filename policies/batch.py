@@ -10,7 +10,8 @@ they run beside it on whatever the middle stage leaves idle.
 
 Memory is bounded by slots, not by the folder: at most ``FLOAT_SLOTS`` (2) decoded float32
 photos exist at once (one being decoded, one being retouched) and at most ``SAMPLE_SLOTS`` (2)
-output-sample buffers (one being filled, one being encoded). For a photo of P pixels that is
+output-sample buffers (one being filled, one being encoded; reused from photo to photo, so the
+kernel never waits on fresh pages). For a photo of P pixels that is
 2 x 12P (float32) + 6P (the decoder's 16-bit samples) + 2 x 6P (16-bit output) = 42P bytes,
 3.5 float photos' worth, whatever the folder size.
 
@@ -69,7 +70,9 @@ def run_pipelined(retoucher: Retoucher, jobs: list[Job], opts: Options, bar=None
     (each output is atomic) and re-raises.
     """
     floats = threading.Semaphore(FLOAT_SLOTS)
-    sample_slots = threading.Semaphore(SAMPLE_SLOTS)
+    buffers: queue.Queue = queue.Queue()  # free output buffers; taking one = taking a slot
+    for _ in range(SAMPLE_SLOTS):
+        buffers.put(None)
     decoded: queue.Queue = queue.Queue(maxsize=1)
     to_encode: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
@@ -104,8 +107,7 @@ def run_pipelined(retoucher: Retoucher, jobs: list[Job], opts: Options, bar=None
                 except Exception as exc:
                     photo.error = exc
                 finally:
-                    del samples
-                    sample_slots.release()
+                    buffers.put(samples)
             if last:
                 seconds = time.perf_counter() - photo.t0
                 done = PhotoResult(photo.job.input, "done", "", photo.written, seconds)
@@ -118,7 +120,7 @@ def run_pipelined(retoucher: Retoucher, jobs: list[Job], opts: Options, bar=None
         t.start()
     try:
         while (photo := decoded.get()) is not _END:
-            _retouch(retoucher, photo, opts, sample_slots, to_encode)
+            _retouch(retoucher, photo, opts, buffers, to_encode)
             floats.release()
     except BaseException:
         stop.set()
@@ -132,7 +134,7 @@ def run_pipelined(retoucher: Retoucher, jobs: list[Job], opts: Options, bar=None
     return results
 
 
-def _retouch(retoucher: Retoucher, photo: _Photo, opts: Options, sample_slots: threading.Semaphore, to_encode: queue.Queue) -> None:
+def _retouch(retoucher: Retoucher, photo: _Photo, opts: Options, buffers: queue.Queue, to_encode: queue.Queue) -> None:
     """Decide on the thumbnail, render every sample, hand each to the encoder (one message is ``last``)."""
     sent_last = False
     try:
@@ -142,14 +144,15 @@ def _retouch(retoucher: Retoucher, photo: _Photo, opts: Options, sample_slots: t
             photo.timings["decide_s"] = time.perf_counter() - t1
             count = len(photo.decision.edits)
             for k in range(count):
-                sample_slots.acquire()
+                buffer = buffers.get()
                 try:
                     ta = time.perf_counter()
-                    samples = render_sample(retoucher, photo.image, photo.decision, k, opts)
+                    samples = render_sample(retoucher, photo.image, photo.decision, k, opts, out=buffer)
                     timings = {**photo.timings, "apply_s": time.perf_counter() - ta}
                 except BaseException:
-                    sample_slots.release()
+                    buffers.put(buffer)
                     raise
+                del buffer
                 to_encode.put((photo, k, samples, timings, k == count - 1))
                 sent_last = k == count - 1
                 del samples

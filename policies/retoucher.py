@@ -142,16 +142,18 @@ class Retoucher:
             )
         return Decision(edits, frames, int(seed))
 
-    def apply(self, image: np.ndarray, edits: Sequence[Edit], *, bits: int | None = None) -> np.ndarray:
+    def apply(self, image: np.ndarray, edits: Sequence[Edit], *, bits: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """The edit list on the full photo with this retoucher's backend -> float32 ``(H, W, 3)``.
 
         ``bits=8/16``: the samples an 8/16-bit file stores instead (uint8/uint16, clipped to
         [0, 1], rounded half to even); on the CPU the fused pass writes them directly, with no
-        float copy of the result.
+        float copy of the result, into ``out`` when given (a reused buffer of that dtype).
         """
         if bits is not None and self.backend == "numpy" and fused_cpu.available():
-            out_dtype = {8: np.uint8, 16: np.uint16}[int(bits)]
-            return fused_cpu.apply_fused(np.asarray(image, dtype=np.float32), edits, out_dtype=out_dtype, workers=self.workers)
+            dtype = np.dtype({8: np.uint8, 16: np.uint16}[int(bits)])
+            if out is not None and (out.shape != np.shape(image) or out.dtype != dtype):
+                out = None
+            return fused_cpu.apply_fused(np.asarray(image, dtype=np.float32), edits, out_dtype=dtype, out=out, workers=self.workers)
         if self.backend == "cupy":
             import cupy as cp
 
@@ -371,9 +373,10 @@ def decide_job(retoucher: Retoucher, job: Job, opts: Options, image: np.ndarray)
     return retoucher.decide(image, samples=opts.samples, seed=seed)
 
 
-def render_sample(retoucher: Retoucher, image: np.ndarray, decision: Decision, k: int, opts: Options) -> np.ndarray:
-    """Sample ``k``'s edit list on the full photo, as the 8/16-bit samples the output format stores."""
-    return retoucher.apply(image, decision.edits[k], bits=OUTPUT_FORMATS[opts.format][2])
+def render_sample(retoucher: Retoucher, image: np.ndarray, decision: Decision, k: int, opts: Options, out=None) -> np.ndarray:
+    """Sample ``k``'s edit list on the full photo, as the 8/16-bit samples the output format
+    stores (into ``out`` when it fits: a reused buffer costs no page faults)."""
+    return retoucher.apply(image, decision.edits[k], bits=OUTPUT_FORMATS[opts.format][2], out=out)
 
 
 def save_sample(retoucher: Retoucher, job: Job, opts: Options, decision: Decision, k: int, samples: np.ndarray, timings: dict) -> list[str]:

@@ -115,10 +115,10 @@ def test_a_failing_stage_fails_only_its_photo(retoucher, folder, tmp_path, monke
             raise OSError("disk full")
         return real_save(retoucher, job, *args)
 
-    def render(retoucher, image, decision, k, opts):
+    def render(retoucher, image, decision, k, opts, out=None):
         if image.shape[0] == 60 + 7 * 3:  # p3
             raise MemoryError
-        return real_render(retoucher, image, decision, k, opts)
+        return real_render(retoucher, image, decision, k, opts, out)
 
     monkeypatch.setattr(batch, "save_sample", save)
     monkeypatch.setattr(batch, "render_sample", render)
@@ -138,20 +138,24 @@ def test_memory_is_bounded_by_slots_not_by_the_folder(retoucher, tmp_path, monke
     live = {"float": 0, "samples": 0}
     peak = dict(live)
 
-    def track(kind, arr):
+    alive: dict[int, weakref.finalize] = {}
+
+    def track(kind, arr):  # counts distinct arrays alive (a reused buffer counts once)
         def gone():
             with lock:
                 live[kind] -= 1
 
         with lock:
+            if id(arr) in alive and alive[id(arr)].alive:
+                return arr
             live[kind] += 1
             peak[kind] = max(peak[kind], live[kind])
-        weakref.finalize(arr, gone)
+            alive[id(arr)] = weakref.finalize(arr, gone)
         return arr
 
     real_read, real_render, real_save = R._read, R.render_sample, R.save_sample
     monkeypatch.setattr(batch, "_read", lambda job, opts: track("float", real_read(job, opts)))
-    monkeypatch.setattr(batch, "render_sample", lambda *a: track("samples", real_render(*a)))
+    monkeypatch.setattr(batch, "render_sample", lambda *a, **kw: track("samples", real_render(*a, **kw)))
 
     def slow_save(*args):
         time.sleep(0.03)  # a slow disk: the encoder is the bottleneck, so upstream stages must wait
