@@ -69,7 +69,9 @@ def _load():
     from .filters import ALL_FILTERS
 
     source = codegen.kernel_source(ALL_FILTERS)
-    digest = hashlib.sha1(f"{source}\n{numba.__version__}\n{np.__version__}".encode()).hexdigest()[:16]
+    # numba's cache only watches the kernel's own file: vecmath (inlined into it) goes into the name
+    vecmath = (Path(__file__).parent / "vecmath.py").read_text()
+    digest = hashlib.sha1(f"{source}\n{vecmath}\n{numba.__version__}\n{np.__version__}".encode()).hexdigest()[:16]
     name = f"exposure_kernel_{digest}"
     path = _writable(cache_dir()) / f"{name}.py"
     if not path.exists() or path.read_text() != source:
