@@ -187,3 +187,19 @@ def test_switch_off_by_environment(monkeypatch):
         monkeypatch.undo()
         fused_cpu.reset()
     assert fused_cpu.engine() == "numba-fused"
+
+
+def test_write_image_takes_quantised_samples(tmp_path, rng):
+    from exposure_env import io as image_io
+
+    img = rng.uniform(-0.1, 1.1, (40, 50, 3)).astype(np.float32)
+    for name, bits, dtype in (("a.tif", 16, np.uint16), ("a.jpg", 8, np.uint8), ("a.png", 8, np.uint8)):
+        image_io.write_image(tmp_path / f"f_{name}", img, bits=bits)
+        image_io.write_image(tmp_path / f"s_{name}", fused_cpu.quantize(img, 8 if dtype is np.uint8 else 16), bits=bits)
+        assert (tmp_path / f"f_{name}").read_bytes() == (tmp_path / f"s_{name}").read_bytes(), name
+    with pytest.raises(ValueError, match="cannot be written with 16 bits"):
+        image_io.write_image(tmp_path / "x.tif", fused_cpu.quantize(img, 8), bits=16)
+    with pytest.raises(ValueError, match="compression"):
+        image_io.write_image(tmp_path / "x.jpg", img, compression="lzw")
+    image_io.write_image(tmp_path / "z.tif", img, compression="deflate")
+    np.testing.assert_array_equal(image_io.read_image(tmp_path / "z.tif", "linear"), image_io.read_image(tmp_path / "f_a.tif", "linear"))
