@@ -108,8 +108,9 @@ def test_paired_option(paired_dirs, tmp_path):
     from tune_configs.commands.train_cmd import settings_from_options
 
     inputs, truth = paired_dirs
-    s = settings_from_options(**_options(tmp_path, inputs=inputs, paired=truth, recipe="demo"))
+    s = settings_from_options(**_options(tmp_path, inputs=inputs, paired=truth))
     assert s.data == DataSpec.paired_folders(inputs, truth) and s.recipe.env["scorer"] == "paired"
+    assert s.recipe.algo != "exposure"  # the default recipe for paired data trains without a critic
     s = settings_from_options(**_options(tmp_path, inputs=inputs, paired=truth, config=["env.scorer=paired"]))
     assert s.recipe.env["scorer"] == "paired"
     for changes, match in [
@@ -156,7 +157,7 @@ def test_paired_training_run(ray_session, paired_dirs, tmp_path, monkeypatch):
     inputs, truth = paired_dirs
     tiny = ["train_batch_size_per_learner=128", "minibatch_size=64", "num_epochs=1", "discriminator.batch_size=16"]
     s = settings_from_options(**_options(
-        tmp_path, inputs=inputs, paired=truth, recipe="demo", algo="ppo", num_env_runners=1, num_envs_per_runner=8,
+        tmp_path, inputs=inputs, paired=truth, algo="ppo", num_env_runners=1, num_envs_per_runner=8,
         eval_every=2, checkpoint_freq=2, config=tiny, name="paired", results_dir=tmp_path / "runs",
     ))
     with pytest.warns(UserWarning, match="skipped 2 of 7"):
