@@ -4,7 +4,9 @@ to end and a whole folder, each next to the memory-bandwidth floor measured in t
     python benchmarks/retouch.py [--policy policy.exposure] [--repeats 5] [--folder-photos 100] [--no-write]
 
 Rows (medians over ``--repeats`` runs after one warm-up; the 1-minute load average is written
-beside every figure, because the machine may be shared):
+beside every figure, because the machine may be shared, and so is the CPU time the process
+used, all threads together: on a busy machine wall time mostly measures the other programs,
+CPU time what the work costs):
 
 * the floor: ``np.copyto`` of the 12 MP float32 photo (one read + one write, 144 MB each way);
 * the 5-step edit list decided on the thumbnail: fused numba pass (float32 out, into a fresh or
@@ -39,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._report import machine_line, markdown_table, median_seconds, write_section  # noqa: E402
+from benchmarks._report import machine_line, markdown_table, write_section  # noqa: E402
 from exposure_env import io as image_io  # noqa: E402
 from exposure_env.backend import cupy_or_none  # noqa: E402
 
@@ -127,19 +129,34 @@ class PeakMemory:
         return self.peak - self.start
 
 
+def timed(fn, repeats: int = 5, warmup: int = 1) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds (this process, all threads) of ``fn()``."""
+    for _ in range(warmup):
+        fn()
+    walls, cpus = [], []
+    for _ in range(repeats):
+        w, c = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return statistics.median(walls), statistics.median(cpus)
+
+
 class Table:
-    """Rows of (operation, backend, median, x floor, target, load)."""
+    """Rows of (operation, backend, median wall, x floor, CPU, target, load)."""
 
     def __init__(self, floor: float):
         self.floor, self.rows = floor, []
 
-    def add(self, op: str, backend: str, seconds: float, target: str = "", ratio: bool = False):
-        self.rows.append([op, backend, fmt(seconds), f"{seconds / self.floor:.1f}x" if ratio else "", target, load()])
+    def add(self, op: str, backend: str, times, target: str = "", ratio: bool = False):
+        wall, cpu = times if isinstance(times, tuple) else (times, None)
+        ratio_text = f"{wall / self.floor:.1f}x" if ratio else ""
+        self.rows.append([op, backend, fmt(wall), ratio_text, "" if cpu is None else fmt(cpu), target, load()])
 
 
-def folder_rate(policy_path: Path, image: np.ndarray, tmp: Path, count: int) -> tuple[float, float, float]:
+def folder_rate(policy_path: Path, image: np.ndarray, tmp: Path, count: int) -> tuple[float, float, float, float]:
     """``count`` 12 MP 16-bit TIFFs through the pipelined batch: (photos/s, peak above start in
-    photos' worth, seconds). Inputs differ by exposure so decisions differ."""
+    photos' worth, seconds, CPU seconds per photo). Inputs differ by exposure so decisions differ."""
     from policies.retoucher import Retoucher, retouch_paths
 
     src, out = tmp / "folder_in", tmp / "folder_out"
@@ -150,11 +167,13 @@ def folder_rate(policy_path: Path, image: np.ndarray, tmp: Path, count: int) -> 
     retoucher = Retoucher(policy_path, backend="numpy")
     retoucher.decide(image)  # load and warm up outside the timed run
     try:
+        cpu = time.process_time()
         with PeakMemory() as mem:
             summary = retouch_paths(retoucher, [src], out, format="tiff16", progress=False)
+        cpu = time.process_time() - cpu
         if summary.done != count:
             raise RuntimeError(f"folder run: {summary.text()}")
-        return count / summary.seconds, mem.above_start / PHOTO_BYTES, summary.seconds
+        return count / summary.seconds, mem.above_start / PHOTO_BYTES, summary.seconds, cpu / count
     finally:
         shutil.rmtree(src, ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)
@@ -166,7 +185,7 @@ def run(policy_path: Path | None, repeats: int, write: bool, folder_photos: int)
     import torch
 
     from exposure_env import fused_cpu, resample
-    from exposure_env.edits import apply_edits
+    from exposure_env.edits import Edit, apply_edits
     from policies.export import load_policy
     from policies.retoucher import Job, Options, Retoucher, process_job
 
@@ -188,65 +207,73 @@ def run(policy_path: Path | None, repeats: int, write: bool, folder_photos: int)
 
         # --- the floor and the edit list ------------------------------------------------
         buf = np.empty_like(image)
-        floor = median_seconds(lambda: np.copyto(buf, image), max(repeats, 7))
-        t = Table(floor)
+        floor = timed(lambda: np.copyto(buf, image), max(repeats, 7))
+        t = Table(floor[0])
         t.add("np.copyto of the photo (bandwidth floor: 1 read + 1 write)", "numpy, CPU", floor, ratio=True)
         if engine == "numba-fused":
-            t.add("apply 5 steps: fused pass into a reused buffer", "numba, CPU", median_seconds(lambda: fused_cpu.apply_fused(image, edits, out=buf), repeats), "<= 4x floor", True)
-            t.add("apply 5 steps: fused pass, fresh output (apply_edits)", "numba, CPU", median_seconds(lambda: apply_edits(image, edits), repeats), "", True)
-            t.add("apply 5 steps: fused pass straight to 16-bit samples", "numba, CPU", median_seconds(lambda: fused_cpu.apply_fused(image, edits, out_dtype=np.uint16), repeats), "", True)
-        t.add("apply 5 steps: NumPy tiled (reference / fallback)", "numpy, CPU", median_seconds(lambda: apply_edits(image, edits, fused=False), repeats), "", True)
+            t.add("apply 5 steps: fused pass into a reused buffer", "numba, CPU", timed(lambda: fused_cpu.apply_fused(image, edits, out=buf), repeats), "<= 4x floor", True)
+            t.add("apply 5 steps: fused pass, fresh output (apply_edits)", "numba, CPU", timed(lambda: apply_edits(image, edits), repeats), "", True)
+            t.add("apply 5 steps: fused pass straight to 16-bit samples", "numba, CPU", timed(lambda: fused_cpu.apply_fused(image, edits, out_dtype=np.uint16), repeats), "", True)
+        if engine == "numba-fused":
+            plain = [Edit.parse("E:+0.5"), Edit.parse("W:1.1,1.0,0.9"), Edit("S+", (0.5,)), Edit("T", tuple(np.linspace(0.6, 1.9, 8))), Edit("BW", (0.2,))]
+            t.add("apply E, W, S+, T, BW (no exp/pow/cos per pixel): fused, reused buffer", "numba, CPU", timed(lambda: fused_cpu.apply_fused(image, plain, out=buf), repeats), "", True)
+        t.add("apply 5 steps: NumPy tiled (reference / fallback)", "numpy, CPU", timed(lambda: apply_edits(image, edits, fused=False), repeats), "", True)
         timg = torch.from_numpy(image)
-        t.add("apply 5 steps: torch tiled", f"torch, CPU ({torch.get_num_threads()} threads)", median_seconds(lambda: apply_edits(timg, edits), repeats), "", True)
+        t.add("apply 5 steps: torch tiled", f"torch, CPU ({torch.get_num_threads()} threads)", timed(lambda: apply_edits(timg, edits), repeats), "", True)
         cp = cupy_or_none()
         if cp is not None:
             gpu_img = cp.asarray(image)
             sync = cp.cuda.Stream.null.synchronize
-            t.add("apply 5 steps, photo resident on GPU", "cupy, GPU", median_seconds(lambda: apply_edits(gpu_img, edits), max(repeats, 20), warmup=3, sync=sync))
+            t.add("apply 5 steps, photo resident on GPU", "cupy, GPU", timed(lambda: (apply_edits(gpu_img, edits), sync()), max(repeats, 20), warmup=3))
 
         # --- thumbnail, encoding ------------------------------------------------------------
-        t.add("64x64 thumbnail (io.thumbnail)", engine, median_seconds(lambda: image_io.thumbnail(image, 64), max(repeats, 7)), "<= 30 ms")
+        t.add("64x64 thumbnail (io.thumbnail)", engine, timed(lambda: image_io.thumbnail(image, 64), max(repeats, 7)), "<= 30 ms")
         box = resample.centre_square(H, W)
-        t.add("64x64 thumbnail, NumPy reference", "numpy, CPU", median_seconds(lambda: resample.resize_area(image, 64, 64, box), repeats))
+        t.add("64x64 thumbnail, NumPy reference", "numpy, CPU", timed(lambda: resample.resize_area(image, 64, 64, box), repeats))
         s16 = fused_cpu.quantize(image, 16)
         s8 = fused_cpu.quantize(image, 8)
-        t.add("encode 16-bit TIFF from samples (write_image)", "tifffile", median_seconds(lambda: image_io.write_image(tmp / "e.tif", s16, bits=16), repeats))
-        t.add("encode JPEG q95 4:4:4 from samples (write_image)", "libjpeg-turbo", median_seconds(lambda: image_io.write_image(tmp / "e.jpg", s8), repeats))
-        t.add("float photo -> 16-bit TIFF (quantise + encode)", "tifffile", median_seconds(lambda: image_io.write_image(tmp / "f.tif", image, bits=16), repeats))
+        t.add("encode 16-bit TIFF from samples (write_image)", "tifffile", timed(lambda: image_io.write_image(tmp / "e.tif", s16, bits=16), repeats))
+        t.add("encode JPEG q95 4:4:4 from samples (write_image)", "libjpeg-turbo", timed(lambda: image_io.write_image(tmp / "e.jpg", s8), repeats))
+        t.add("float photo -> 16-bit TIFF (quantise + encode)", "tifffile", timed(lambda: image_io.write_image(tmp / "f.tif", image, bits=16), repeats))
 
         # --- one photo end to end, and its parts ------------------------------------------
         opts = Options(format="tiff16", backend="numpy", policy_file=str(policy_path))
         parts: dict[str, list[float]] = {k: [] for k in ("read_s", "decide_s", "apply_s", "write_s")}
-        totals = []
+        totals, cpus = [], []
         for i in range(repeats + 1):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             result = process_job(retoucher, Job(str(photo_path), str(tmp / "out" / f"r{i}"), f"r{i}"), opts)
-            elapsed = time.perf_counter() - t0
+            elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
             if result.status != "done":
                 raise RuntimeError(result.reason)
             if i:
                 totals.append(elapsed)
+                cpus.append(cpu)
                 timings = json.loads(Path(result.outputs[-1]).read_text())["timings"]
                 for k in parts:
                     parts[k].append(timings[k])
-        t.add("end to end per photo: read + decide + apply + write 16-bit TIFF (+ sidecar)", engine, statistics.median(totals), "<= 300 ms")
+        t.add("end to end per photo: read + decide + apply + write 16-bit TIFF (+ sidecar)", engine, (statistics.median(totals), statistics.median(cpus)), "<= 300 ms")
         names = {"read_s": "read 16-bit TIFF", "decide_s": "thumbnail + decide 5 steps", "apply_s": "apply edit list -> 16-bit samples", "write_s": "write 16-bit TIFF"}
         for k, label in names.items():
             t.add(f"· {label}", engine, statistics.median(parts[k]))
-        t.add("load `.exposure` file (load_policy)", "torch, CPU", median_seconds(lambda: load_policy(policy_path), repeats=3))
+        t.add("load `.exposure` file (load_policy)", "torch, CPU", timed(lambda: load_policy(policy_path), repeats=3))
         shutil.rmtree(tmp / "out", ignore_errors=True)
 
         # --- a folder, pipelined ------------------------------------------------------------
         folder_note = ""
         if folder_photos > 0:
-            rate, peak, seconds = folder_rate(policy_path, image, tmp, folder_photos)
-            t.rows.append([f"folder of {folder_photos} photos, pipelined (`exposure retouch`)", engine, f"{rate:.2f} photos/s", "", ">= 3 photos/s", load()])
-            t.rows.append(["· peak memory above the start, in photos' worth (144 MB each)", "", f"{peak:.2f}", "", "<= 4", load()])
-            folder_note = f" The folder run took {seconds:.1f} s."
+            rate, peak, seconds, cpu_per_photo = folder_rate(policy_path, image, tmp, folder_photos)
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            t.rows.append([f"folder of {folder_photos} photos, pipelined (`exposure retouch`)", engine, f"{rate:.2f} photos/s", "", f"{fmt(cpu_per_photo)} / photo", ">= 3 photos/s", load()])
+            t.rows.append(["· peak memory above the start, in photos' worth (144 MB each)", "", f"{peak:.2f}", "", "", "<= 4", load()])
+            folder_note = (
+                f" The folder run took {seconds:.1f} s and {cpu_per_photo:.2f} CPU-s per photo: {cores} idle cores would "
+                f"give about {cores / cpu_per_photo:.1f} photos/s."
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    table = markdown_table(["operation (12 MP = 4000 x 3000)", "backend", "median", "x floor", "target", "load"], t.rows)
+    table = markdown_table(["operation (12 MP = 4000 x 3000)", "backend", "median (wall)", "x floor", "CPU (all threads)", "target", "load"], t.rows)
     body = (
         f"Written by `benchmarks/retouch.py`. {machine_line()}; CPU edit lists: `{engine}`; policy inference on 1 "
         f"torch thread; load average {load_start} at the start of the run (`load` column: the 1-minute average when "
