@@ -49,6 +49,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
 from exposure_env import filters as filter_registry
+from exposure_env.style_features import feature_dim, style_features
 
 from .action_dist import filter_params_distribution, param_mask
 from .networks import ConvEncoder, mlp, with_state_planes
@@ -63,6 +64,7 @@ PAPER_MODEL = {
     "filter_epsilon": 0.05,
     "downsample": 1,
     "state_planes": True,
+    "encoder": "conv",
 }
 
 #: Presets selectable with ``model_config["preset"]``; explicit keys override them.
@@ -77,6 +79,15 @@ PRESETS = {
         "downsample": 2,
         "state_planes": False,
     },
+    # Decisions from the photo's global colour / tone statistics
+    # (exposure_env.style_features) through an MLP: no convolutions, ~20x cheaper than
+    # ``small``, and blind to scene content, so it transfers to photos never seen in training.
+    "stats": {
+        "encoder": "stats",
+        "hidden": 128,
+        "feature_channels": 128,
+        "state_planes": False,
+    },
 }
 
 
@@ -88,18 +99,48 @@ def resolve_model_config(model_config: dict | None) -> dict:
         raise ValueError(f"model_config preset {preset!r} unknown; known: {', '.join(PRESETS)}")
     out = {**PAPER_MODEL, **PRESETS[preset], **cfg, "preset": preset}
     out["encoder_channels"] = tuple(int(c) for c in out["encoder_channels"])
+    if out["encoder"] not in ENCODERS:
+        raise ValueError(f"model_config encoder {out['encoder']!r} unknown; known: {', '.join(ENCODERS)}")
     if int(out["downsample"]) < 1:
         raise ValueError(f"model_config downsample must be >= 1, got {out['downsample']}")
     return out
 
 
+#: ``model_config["encoder"]``: the paper's convolutions, or the photo's statistics + an MLP.
+ENCODERS = ("conv", "stats")
+
+
+class StatsEncoder(nn.Module):
+    """``(image (N, S, S, 3), state (N, d)) -> (N, C)``: :func:`exposure_env.style_features.style_features`
+    of the image and the state vector through ``Linear -> LeakyReLU -> Linear -> LeakyReLU``
+    (width ``hidden``, output ``feature_channels``), optional dropout on the output."""
+
+    def __init__(self, state_dim: int, hidden: int, out_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(feature_dim() + state_dim, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, out_dim), nn.LeakyReLU(0.2),
+        )
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.feature_dim = out_dim
+
+    def forward(self, image: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.net(torch.cat([style_features(image), state.to(image.dtype)], dim=-1)))
+
+
 class Trunk(nn.Module):
-    """``(image (N, S, S, 3), state (N, d)) -> feature (N, D)``: optional ``downsample``x average
-    pooling, then the ConvEncoder on the image with the state as constant planes
-    (``state_planes=True``, the paper's way) or with the state appended to the image feature."""
+    """``(image (N, S, S, 3), state (N, d)) -> feature (N, D)``. ``encoder="conv"``: optional
+    ``downsample``x average pooling, then the ConvEncoder on the image with the state as constant
+    planes (``state_planes=True``, the paper's way) or with the state appended to the image
+    feature. ``encoder="stats"``: :class:`StatsEncoder`."""
 
     def __init__(self, state_dim: int, size: int, cfg: dict, dropout: float = 0.0):
         super().__init__()
+        self.stats = None
+        if cfg.get("encoder", "conv") == "stats":
+            self.stats = StatsEncoder(state_dim, int(cfg["hidden"]), int(cfg["feature_channels"]), dropout)
+            self.feature_dim = self.stats.feature_dim
+            return
         self.pool = int(cfg["downsample"])
         self.planes = bool(cfg["state_planes"])
         if size % self.pool:
@@ -115,6 +156,8 @@ class Trunk(nn.Module):
         self.feature_dim = self.encoder.feature_dim + (0 if self.planes else state_dim)
 
     def forward(self, image: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        if self.stats is not None:
+            return self.stats(image, state)
         x = image
         if self.pool > 1:
             x = nn.functional.avg_pool2d(x.permute(0, 3, 1, 2), self.pool).permute(0, 2, 3, 1)

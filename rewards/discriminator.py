@@ -22,6 +22,7 @@ from torch import nn
 
 from exposure_env.colour import luminance
 from exposure_env.datasets.pack import ImagePack
+from exposure_env.style_features import feature_dim, style_features
 from policies.networks import ConvEncoder, mlp, with_state_planes
 
 from . import schedule
@@ -29,13 +30,23 @@ from . import schedule
 #: File written in ``state_dir`` by periodic checkpoints.
 CHECKPOINT_NAME = "discriminator.pt"
 #: Fields of :class:`DiscriminatorConfig` that fix the network's shape.
-ARCHITECTURE_FIELDS = ("channels", "out_channels", "hidden", "input_size")
+ARCHITECTURE_FIELDS = ("kind", "channels", "out_channels", "hidden", "input_size")
+#: ``DiscriminatorConfig.kind``: the paper's convolutional critic, or an MLP on the photo's
+#: global colour / tone statistics (:mod:`exposure_env.style_features`).
+KINDS = ("conv", "features")
 
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
-    """Network shape, optimiser and schedule of the critic (defaults = SPEC §5-6)."""
+    """Network shape, optimiser and schedule of the critic (defaults = SPEC §5-6).
 
+    ``kind="features"`` (this project's, not the paper's) replaces the convolutional encoder
+    by :func:`exposure_env.style_features.style_features` and a two-layer MLP of width
+    ``hidden``: the critic then judges only what the filters can change (the distribution of
+    pixel colours), not scene content; ``channels`` / ``out_channels`` are unused.
+    """
+
+    kind: str = "conv"
     channels: tuple[int, ...] = (32, 64, 128)
     out_channels: int = 256
     hidden: int = 128
@@ -66,6 +77,8 @@ class DiscriminatorConfig:
         for name in ("n_critic", "warmup_iterations"):
             if getattr(self, name) < 0:
                 raise ValueError(f"discriminator config: {name} must be >= 0, got {getattr(self, name)}")
+        if self.kind not in KINDS:
+            raise ValueError(f"discriminator config: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if not self.channels or min(self.channels) <= 0:
             raise ValueError(f"discriminator config: channels must be positive widths, got {self.channels}")
         if self.input_size % (2 ** (len(self.channels) + 1)):
@@ -121,12 +134,28 @@ class Discriminator(nn.Module):
     def __init__(self, config: DiscriminatorConfig | Mapping[str, Any] | None = None):
         super().__init__()
         self.config = cfg = DiscriminatorConfig.from_any(config)
+        if cfg.kind == "features":
+            self.encoder = None
+            self.head = nn.Sequential(
+                nn.Linear(feature_dim(), cfg.hidden), nn.LeakyReLU(0.2), mlp(cfg.hidden, 1, cfg.hidden)
+            )
+            return
         self.encoder = ConvEncoder(6, cfg.channels, cfg.out_channels, cfg.input_size)
         self.head = mlp(self.encoder.feature_dim, 1, cfg.hidden)
 
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """What the critic's Lipschitz constraint is measured on: the images themselves (conv,
+        SPEC §6) or their statistics (``kind="features"``)."""
+        return style_features(images) if self.encoder is None else images
+
+    def score_embedded(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores ``(N,)`` of :meth:`embed` outputs."""
+        if self.encoder is None:
+            return self.head(x).squeeze(-1)
+        return self.head(self.encoder(with_state_planes(x, image_statistics(x)))).squeeze(-1)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = with_state_planes(images, image_statistics(images))
-        return self.head(self.encoder(x)).squeeze(-1)
+        return self.score_embedded(self.embed(images))
 
 
 def critic_loss(
@@ -148,11 +177,16 @@ def critic_loss(
     n = real.shape[0]
     if alpha is None:
         alpha = torch.rand(n, device=real.device, dtype=real.dtype)
-    d_real = D(real).mean()
-    d_fake = D(fake).mean()
+    embed = getattr(D, "embed", None)
+    score = getattr(D, "score_embedded", D)
+    if embed is not None:
+        with torch.no_grad():
+            real, fake = embed(real), embed(fake)
+    d_real = score(real).mean()
+    d_fake = score(fake).mean()
     a = alpha.to(real.dtype).reshape(n, *([1] * (real.dim() - 1)))
     x = (a * real.detach() + (1.0 - a) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+    (grad,) = torch.autograd.grad(score(x).sum(), x, create_graph=True)
     norm = torch.sqrt(grad.flatten(1).pow(2).sum(dim=1) + 1e-12)
     gp = torch.clamp(norm - 1.0, min=0.0).pow(2).mean()
     wasserstein = d_real - d_fake

@@ -124,19 +124,23 @@ def test_exposure_is_a_registered_algorithm_with_its_recipes(tmp_path):
     assert config.discriminator_actor == "d_test" and config.gamma == 1.0 and config.train_batch_size_per_learner == 64
     with pytest.raises(ValueError, match="discriminator reward"):
         algorithms.build_config("exposure", {**env, "scorer": {"kind": "statistics", "targets": "t.npz"}})
-    r = recipes.get_recipe("demo-exposure")
+    r = recipes.get_recipe("demo")  # the default recipes run the exposure algorithm
     assert r.algo == "exposure" and r.num_env_runners == 0 and r.num_envs_per_env_runner == 64
-    demo = recipes.get_recipe("demo")
-    assert r.model == demo.model and r.stop_time == demo.stop_time
-    assert {k: v for k, v in r.discriminator.items() if k != "pool_size"} == {
-        k: v for k, v in demo.discriminator.items() if k != "pool_size"}  # the same critic as the PPO demo
-    assert r.env["reward_scale"] == demo.env["reward_scale"] and r.env["critic_fakes"] == "all"
+    assert r.training["update"] == "episode" and r.model["preset"] == "stats"
+    assert r.discriminator["kind"] == "features" and r.env["critic_fakes"] == "final"
+    assert recipes.get_recipe("laptop").training == r.training
+    assert recipes.get_recipe("fivek").algo == "exposure" and recipes.get_recipe("fivek").model["preset"] == "paper"
+    assert recipes.get_recipe("demo-ppo").algo == "ppo"
     common = dict(targets=None, inputs=None, fivek=None, fivek_limit=None, recipe=None, stop_iters=2, stop_time=None,
                   num_env_runners=None, num_envs_per_runner=None, num_gpus=0, checkpoint_freq=None, eval_every=None,
                   resume=None, config=[], name=None, results_dir=tmp_path, seed=0, dashboard=False)
     s = settings_from_options(algo="exposure", demo=True, **common)
-    assert s.recipe.name == "demo-exposure" and s.recipe.algo == "exposure"
+    assert s.recipe.name == "demo" and s.recipe.algo == "exposure"
     assert recipes.apply_overrides(s.recipe, ["policy_lr=1e-4"]).training["policy_lr"] == 1e-4
+    s = settings_from_options(algo=None, demo=True, **common)
+    assert s.recipe.name == "demo" and s.recipe.algo == "exposure"
+    s = settings_from_options(algo="ppo", demo=True, **common)
+    assert s.recipe.name == "demo-ppo" and s.recipe.algo == "ppo"
 
 
 # --- Ray: the algorithm end to end ------------------------------------------------------------

@@ -15,7 +15,7 @@ from tune_configs.training import ConfigError, TrainSettings, parse_duration, ru
 
 def tiny_recipe(**changes) -> Recipe:
     """Two short PPO iterations on the demo data (the CI budget)."""
-    r = get_recipe("demo").replace(
+    r = get_recipe("demo-ppo").replace(
         stop_iters=2, stop_time=None, eval_every=2, checkpoint_freq=2, num_env_runners=1, num_envs_per_env_runner=8
     )
     r = apply_overrides(
@@ -42,7 +42,7 @@ def test_parse_values_and_durations():
 
 
 def test_overrides_are_typed_and_validated():
-    r = apply_overrides(get_recipe("demo"), ["lr=1e-4", "num_epochs=3", "model.hidden=32", "env.reward_scale=0.2",
+    r = apply_overrides(get_recipe("demo-ppo"), ["lr=1e-4", "num_epochs=3", "model.hidden=32", "env.reward_scale=0.2",
                                              "discriminator.n_critic=2", "run.eval_every=7"])
     assert r.training["lr"] == 1e-4 and r.training["num_epochs"] == 3 and isinstance(r.training["num_epochs"], int)
     assert r.model["hidden"] == 32 and r.env["reward_scale"] == 0.2
@@ -58,7 +58,7 @@ def test_overrides_are_typed_and_validated():
         ("run.stop_iters=x", "number"),
     ]:
         with pytest.raises(ValueError, match=match):
-            apply_overrides(get_recipe("demo"), [bad])
+            apply_overrides(get_recipe("demo-ppo"), [bad])
 
 
 def test_config_fields_fault_tolerance_and_resources(tmp_path):
@@ -88,7 +88,7 @@ def test_appo_accepts_the_ppo_demo_recipe(tmp_path):
     from tune_configs.recipes import get_recipe
 
     env = {"inputs": str(tmp_path / "in.npz"), "scorer": {"kind": "discriminator", "name": "d"}}
-    recipe = get_recipe("demo")
+    recipe = get_recipe("demo-ppo")
     assert "minibatch_size" in recipe.training  # the case this guards
     cfg = build_config("appo", env, model_config=recipe.model, training=recipe.training, num_env_runners=1)
     cfg.validate()  # raised TypeError (minibatch_size % "auto") before the fix

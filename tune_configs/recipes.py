@@ -5,10 +5,14 @@ A :class:`Recipe` groups the algorithm's ``.training(...)`` settings, the RLModu
 (:class:`rewards.discriminator.DiscriminatorConfig`), the sampling layout and the run's
 stopping / checkpoint / validation cadence.
 
-* ``demo``  -- the README's main job: the bundled demo set on a 2-CPU laptop in about 12
-  minutes (small networks, one env runner, short PPO iterations).
-* ``fivek`` -- the paper's FiveK recipe (SPEC §5-7): paper-size networks, discriminator
-  schedule and learning rates of §6, many env runners, GPU learner when available.
+* ``demo``   -- the README's main job: the bundled demo set on a 2-CPU laptop in 10 minutes;
+* ``laptop`` -- the same settings for a user's folders on a machine without a GPU;
+* ``fivek``  -- the paper's FiveK recipe for a GPU (SPEC §5-7): paper-size networks, critic
+  schedule and learning rates of §6;
+* ``demo-ppo`` / ``fivek-ppo`` -- PPO variants (``--algo ppo``).
+
+All default to the exposure algorithm (``policies.exposure_algo``) with the episode update;
+:func:`default_recipe_name` picks one from the data source and the GPUs present.
 
 Overrides (``exposure train --config KEY=VALUE``, repeatable): ``KEY`` is a training setting
 (``lr``, ``num_epochs``, ``entropy_coeff``, ...; any ``AlgorithmConfig.training`` field) or a
@@ -70,10 +74,68 @@ class Recipe:
         return dataclasses.asdict(self)
 
 
-def demo_recipe() -> Recipe:
-    """The bundled-demo recipe (2 CPUs, about 12 minutes)."""
+#: The CPU recipes' settings of the exposure algorithm (the defaults; chosen by
+#: ``benchmarks/quality.py`` over seeds, see docs/benchmarks.md "Quality"): the episode update
+#: (:func:`policies.exposure_algo.losses.episode_losses`), the filter choice at its own higher
+#: rate, rates decaying over the run (``lr * 0.1 ** (3 t / T)``, SPEC §6's shape), two learner
+#: updates per iteration on 64 states each.
+LAPTOP_TRAINING: dict[str, Any] = {
+    "update": "episode",
+    "policy_lr": 3e-4,
+    "value_lr": 1e-3,
+    "choice_lr": 1e-3,
+    "lr_decay": True,
+    "entropy_weight": 0.05,
+    "updates_per_iteration": 2,
+    "pool_size": 256,
+}
+#: The CPU recipes' critic: WGAN-GP on the photos' colour / tone statistics
+#: (``kind="features"``), fed with finished images only (``env.critic_fakes="final"``, as the
+#: 2018 release does), 10 updates per iteration at a constant rate, 50 per iteration for the
+#: first 5 (warm-up), a pool of the last ~20 iterations' finished images.
+LAPTOP_DISCRIMINATOR: dict[str, Any] = {
+    "kind": "features",
+    "hidden": 128,
+    "lr": 2e-4,
+    "lr_decay": False,
+    "n_critic": 10,
+    "n_critic_warmup": 50,
+    "warmup_iterations": 5,
+    "warmup_every": 100000,
+    "pool_size": 256,
+}
+
+
+def laptop_recipe(name: str = "laptop", stop_time: float = 15 * 60.0) -> Recipe:
+    """CPU recipe for a folder of photos (``exposure train --inputs --targets`` without a GPU):
+    the exposure algorithm with the ``stats`` policy and the feature critic (see
+    :data:`LAPTOP_TRAINING`, :data:`LAPTOP_DISCRIMINATOR`); iterations of ~1 s on 2 CPUs, so a
+    ``--stop-time`` budget is kept to within a few seconds."""
     return Recipe(
-        name="demo",
+        name=name,
+        algo="exposure",
+        training=dict(LAPTOP_TRAINING),
+        model={"preset": "stats"},
+        env={"reward_scale": 0.1, "critic_fakes": "final"},
+        discriminator=dict(LAPTOP_DISCRIMINATOR),
+        num_env_runners=0,
+        num_envs_per_env_runner=64,
+        stop_time=stop_time,
+        checkpoint_freq=50,
+        eval_every=25,
+    )
+
+
+def demo_recipe() -> Recipe:
+    """The README's main job: :func:`laptop_recipe` on the bundled demo set, 10 minutes."""
+    return laptop_recipe("demo", 10 * 60.0)
+
+
+def demo_ppo_recipe(name: str = "demo-ppo", stop_time: float = 10 * 60.0) -> Recipe:
+    """PPO on the demo set (``--algo ppo``): the earlier default, kept for comparison; also
+    the paired (supervised) recipe on a CPU (``laptop-ppo``), whose reward is no critic's."""
+    return Recipe(
+        name=name,
         algo="ppo",
         training={
             "lr": 5e-4,
@@ -88,22 +150,11 @@ def demo_recipe() -> Recipe:
             "grad_clip": 1.0,
         },
         model={"preset": "small"},
-        env={"reward_scale": 0.1, "critic_fakes": "all"},
-        discriminator={
-            "channels": (16, 32, 32),
-            "out_channels": 32,
-            "hidden": 64,
-            "lr": 2e-4,
-            "lr_decay": True,
-            "n_critic": 5,
-            "n_critic_warmup": 20,
-            "warmup_iterations": 3,
-            "warmup_every": 100000,
-            "pool_size": 2048,
-        },
+        env={"reward_scale": 0.1, "critic_fakes": "final"},
+        discriminator=dict(LAPTOP_DISCRIMINATOR),
         num_env_runners=1,
         num_envs_per_env_runner=32,
-        stop_time=12 * 60.0,
+        stop_time=stop_time,
         checkpoint_freq=50,
         eval_every=5,
         lr_final_fraction=0.2,
@@ -118,9 +169,28 @@ def _default_runners(most: int = 8) -> int:
 
 
 def fivek_recipe() -> Recipe:
-    """The paper's recipe on FiveK (SPEC §5-7), PPO on the paper-size networks."""
+    """The paper's recipe on FiveK for a GPU (SPEC §5-7): the exposure algorithm on the
+    paper-size networks and convolutional critic, the paper's rates, schedule and length
+    (20,000 iterations of 64 states), the critic fed with finished images."""
     return Recipe(
         name="fivek",
+        algo="exposure",
+        training={"update": "episode", "lr_decay": True, "total_iterations": 20_000},
+        model={"preset": "paper"},
+        env={"reward_scale": 0.05, "critic_fakes": "final"},
+        discriminator={},
+        num_env_runners=0,
+        num_envs_per_env_runner=64,
+        stop_iters=20_000,
+        checkpoint_freq=500,
+        eval_every=250,
+    )
+
+
+def fivek_ppo_recipe() -> Recipe:
+    """PPO on the paper-size networks (``--fivek --algo ppo``)."""
+    return Recipe(
+        name="fivek-ppo",
         algo="ppo",
         training={
             "lr": 1.5e-5 * 10,
@@ -135,7 +205,7 @@ def fivek_recipe() -> Recipe:
             "grad_clip": 1.0,
         },
         model={"preset": "paper"},
-        env={"reward_scale": 0.05},
+        env={"reward_scale": 0.05, "critic_fakes": "final"},
         discriminator={},
         num_env_runners=_default_runners(),
         num_envs_per_env_runner=32,
@@ -145,7 +215,31 @@ def fivek_recipe() -> Recipe:
     )
 
 
-RECIPES = {"demo": demo_recipe, "fivek": fivek_recipe}
+RECIPES = {
+    "demo": demo_recipe,
+    "demo-ppo": demo_ppo_recipe,
+    "laptop": laptop_recipe,
+    "laptop-ppo": lambda: demo_ppo_recipe("laptop-ppo", 15 * 60.0),
+    "fivek": fivek_recipe,
+    "fivek-ppo": fivek_ppo_recipe,
+}
+
+
+def default_recipe_name(source: str, gpus: int, algo: str | None = None, paired: bool = False) -> str:
+    """The recipe a run gets when none is named: ``demo`` for the demo set, ``fivek`` for
+    FiveK, and for a user's folders ``fivek`` (paper-size) with a GPU, else ``laptop``;
+    ``algo`` picks that recipe's variant for another algorithm (``demo-ppo``) when one exists.
+    Paired training (``paired=True``: the reward is the distance to each photo's truth, not
+    a critic's) takes the PPO variant unless another algorithm is named."""
+    base = {"demo": "demo", "fivek": "fivek"}.get(source) or ("fivek" if gpus else "laptop")
+    if paired and algo is None:
+        algo = "ppo"
+    algo = None if algo is None else algo.lower()
+    if algo == "appo":  # APPO takes PPO's recipe (the keys it does not know are dropped)
+        algo = "ppo"
+    if algo is not None and f"{base}-{algo}" in RECIPES:
+        return f"{base}-{algo}"
+    return base
 
 
 def get_recipe(name: str) -> Recipe:
@@ -219,7 +313,7 @@ def _discriminator_defaults(overrides: dict) -> dict[str, Any]:
 
 ENV_DEFAULTS = {
     "scorer": "discriminator",  # or "statistics" / "paired" (exposure_env.scorers)
-    "critic_fakes": "all",  # the critic's fake images: "all" scored images (SPEC §6) or episodes' "final" ones
+    "critic_fakes": "final",  # the critic's fake images: episodes' "final" ones (the 2018 release) or "all" scored images
     "reward_scale": 0.05,
     "overexposure_weight": 1.0,
     "reuse_penalty": 1.0,

@@ -51,7 +51,7 @@ from ray.rllib.utils.metrics import (
 from rewards import schedule
 from rewards.actor import DEFAULT_NAME
 
-from .learner import ITERATION_KEY, TOTAL_KEY, ExposureTorchLearner
+from .learner import ITERATION_KEY, TOTAL_KEY, UPDATES, ExposureTorchLearner
 from .module import ExposureAlgoRLModule
 from .replay import StatePool
 
@@ -69,8 +69,12 @@ class ExposureConfig(AlgorithmConfig):
     64): ``total_iterations`` (T of the lr schedule and of the entropy term's progress; 20,000;
     a run loop may set it per iteration with :meth:`Exposure.set_progress`),
     ``policy_lr`` / ``value_lr`` (base rates, :func:`rewards.schedule.base_lrs`), ``choice_lr``
-    (the filter choice's own rate; None = ``policy_lr``, the paper's), ``all_filters`` (off = the
-    paper's sampled update; see :class:`~policies.exposure_algo.losses.UpdateSettings`), ``lr_decay``
+    (the filter choice's own rate; None = ``policy_lr``, the paper's), ``update`` (``"episode"``,
+    this project's default: every state played to the end of its episode differentiably,
+    :func:`~policies.exposure_algo.losses.episode_losses`; ``"td"``: the paper's one-step
+    update, :func:`~policies.exposure_algo.losses.exposure_losses`), ``all_filters`` (``td``
+    only; off = the paper's sampled update; see
+    :class:`~policies.exposure_algo.losses.UpdateSettings`), ``lr_decay``
     (``lr * 0.1 ** (3 t / T)``), ``adam_betas`` (0.5, 0.9), ``pool_size`` (128),
     ``updates_per_iteration`` (1, the paper's: learner updates per iteration, each on its own
     batch from the pool; they run while the discriminator trains, so on a CPU-bound machine
@@ -93,6 +97,7 @@ class ExposureConfig(AlgorithmConfig):
         self.value_lr = lrs["value"]
         self.choice_lr = None
         self.all_filters = False
+        self.update = "episode"
         self.lr_decay = True
         self.adam_betas = schedule.ADAM_BETAS
         self.pool_size = 128
@@ -111,6 +116,7 @@ class ExposureConfig(AlgorithmConfig):
         value_lr: float = NotProvided,
         choice_lr: float | None = NotProvided,
         all_filters: bool = NotProvided,
+        update: str = NotProvided,
         lr_decay: bool = NotProvided,
         adam_betas: tuple[float, float] = NotProvided,
         pool_size: int = NotProvided,
@@ -129,6 +135,7 @@ class ExposureConfig(AlgorithmConfig):
             value_lr=value_lr,
             choice_lr=choice_lr,
             all_filters=all_filters,
+            update=update,
             lr_decay=lr_decay,
             adam_betas=adam_betas,
             pool_size=pool_size,
@@ -151,6 +158,8 @@ class ExposureConfig(AlgorithmConfig):
         for key in ("policy_lr", "value_lr") + (("choice_lr",) if self.choice_lr is not None else ()):
             if not float(getattr(self, key)) > 0:
                 raise ValueError(f"exposure config: {key} must be > 0, got {getattr(self, key)}")
+        if self.update not in UPDATES:
+            raise ValueError(f"exposure config: update must be one of {', '.join(UPDATES)}, got {self.update!r}")
         if int(self.pool_size) < int(self.train_batch_size_per_learner):
             raise ValueError(
                 f"exposure config: pool_size {self.pool_size} is smaller than the batch "

@@ -34,12 +34,14 @@ from rewards import schedule
 from rewards.penalties import OVEREXPOSURE_WEIGHT, REUSE_WEIGHT, REWARD_SCALE
 from rewards.discriminator import ARCHITECTURE_FIELDS, Discriminator
 
-from .losses import UpdateSettings, exposure_losses, frozen_copy
+from .losses import UpdateSettings, episode_losses, exposure_losses, frozen_copy
 
 #: Keys of the 0-based training iteration and of the run's length (T) in the ``timesteps``
 #: dict passed to ``update``.
 ITERATION_KEY = "exposure_iteration"
 TOTAL_KEY = "exposure_total_iterations"
+#: ``ExposureConfig.update`` -> the loss function of one update.
+UPDATES = {"episode": episode_losses, "td": exposure_losses}
 POLICY_OPTIMIZER = "policy"
 CHOICE_OPTIMIZER = "choice"
 VALUE_OPTIMIZER = "value"
@@ -145,7 +147,7 @@ class ExposureTorchLearner(TorchLearner):
         module = self.module[module_id].unwrapped()
         flist, settings = self._settings(module_id, module)
         obs = batch[Columns.OBS]
-        out = exposure_losses(
+        out = UPDATES[self.config.update](
             module.policy_heads,
             module.vf,
             self.critic_score,

@@ -35,7 +35,7 @@ def settings_from_options(
 ):
     """The :class:`TrainSettings` of the command-line options; ``ValueError`` on a bad combination."""
     from tune_configs.data import DataSpec
-    from tune_configs.recipes import RECIPES, apply_overrides, get_recipe
+    from tune_configs.recipes import apply_overrides, default_recipe_name, get_recipe
     from tune_configs.training import TrainSettings, load_run_info, parse_duration, resolve_checkpoint
 
     sources = [bool(demo), inputs is not None or targets is not None or paired is not None, fivek is not None]
@@ -74,9 +74,9 @@ def settings_from_options(
 
         base = Recipe(**info["recipe"])
     else:
-        default = "demo" if data.source == "demo" else "fivek"
-        if algo is not None and f"{default}-{algo.lower()}" in RECIPES:  # an algorithm's own variant (demo-exposure)
-            default = f"{default}-{algo.lower()}"
+        from tune_configs.training import available_gpus
+
+        default = default_recipe_name(data.source, available_gpus(), algo, paired=data.scorer == "paired")
         base = get_recipe(recipe or default)
     changes = {}
     if algo is not None:
@@ -118,7 +118,7 @@ def settings_from_options(
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_command(
-        algo: Optional[str] = typer.Option(None, "--algo", help="ppo | appo | exposure (default: the recipe's, ppo)."),
+        algo: Optional[str] = typer.Option(None, "--algo", help="exposure | ppo | appo (default: the recipe's, exposure)."),
         demo: bool = typer.Option(False, "--demo", help="Train on the bundled demo set."),
         demo_style: Optional[str] = typer.Option(None, "--demo-style", help="With --demo: expert (default; neutral, punchy) | faded (warm, flat, muted)."),
         inputs: Optional[Path] = typer.Option(None, "--inputs", help="Folder of photos to retouch."),
@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
         paired: Optional[Path] = typer.Option(None, "--paired", help="Instead of --targets: the --inputs photos retouched the wanted way, matched by file stem (supervised)."),
         fivek: Optional[Path] = typer.Option(None, "--fivek", help="MIT-Adobe FiveK folder (input/ + expertC/)."),
         fivek_limit: Optional[int] = typer.Option(None, "--fivek-limit", help="Use only the first N photos of each FiveK split."),
-        recipe: Optional[str] = typer.Option(None, "--recipe", help="demo | fivek (default: demo for --demo, else fivek)."),
+        recipe: Optional[str] = typer.Option(None, "--recipe", help="demo | laptop | fivek | demo-ppo | fivek-ppo (default: demo for --demo, fivek for --fivek; for folders fivek with a GPU, else laptop)."),
         stop_iters: Optional[int] = typer.Option(None, "--stop-iters", help="Stop after N training iterations."),
         stop_time: Optional[str] = typer.Option(None, "--stop-time", help="Stop after a duration: seconds, or 10m / 1h."),
         num_env_runners: Optional[int] = typer.Option(None, "--num-env-runners", help="Sampling processes (CPU each)."),
