@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from exposure_env.colour import luminance
-from exposure_env.datasets.augment import random_square_crops
+from exposure_env.datasets.augment import crop_resize, square_crop_boxes
 
 #: Names of the three crop statistics, in column order of :func:`crop_statistics`.
 STATISTICS = ("luminance", "contrast", "saturation")
@@ -85,8 +85,9 @@ def evaluation_crops(
     """The §8 crops: per photo ``squares`` random squares -> 80x80, ``crops`` random 64x64 of each.
 
     ``images_or_photos``: an ``(N, H, W, 3)`` array or a sequence of ``(H, W, 3)`` photos of any
-    sizes. The squares are the paper's (SPEC §7, :func:`exposure_env.datasets.augment.random_square_crops`):
-    side = the short edge, random position, area-resampled to 80x80. Returns
+    sizes. The squares are the paper's (SPEC §7, the boxes and resampling of
+    :func:`exposure_env.datasets.augment.random_square_crops`): side = the short edge, random
+    position, area-resampled to 80x80 (an 80x80 photo -- a validation crop -- is its own square). Returns
     ``(N * squares * crops, 64, 64, 3)`` float32, photo-major order. Draws from ``rng`` in a
     fixed order, so equal seeds give equal crop geometry for equally shaped photos.
     """
@@ -95,7 +96,12 @@ def evaluation_crops(
         photo = np.asarray(photo, dtype=np.float32)
         if photo.ndim != 3 or photo.shape[-1] != 3:
             raise ValueError(f"evaluation_crops: expected (H, W, 3) photos, got shape {photo.shape}")
-        for square in random_square_crops(photo, squares, SQUARE_SIZE, rng):
+        boxes = square_crop_boxes(photo.shape[0], photo.shape[1], squares, rng)  # the draws of random_square_crops
+        if photo.shape[:2] == (SQUARE_SIZE, SQUARE_SIZE):  # a crop already: every square is the photo itself
+            squares_ = [photo] * squares
+        else:
+            squares_ = crop_resize(photo, boxes, SQUARE_SIZE)
+        for square in squares_:
             oy = rng.integers(0, SQUARE_SIZE - CROP_SIZE + 1, size=crops)
             ox = rng.integers(0, SQUARE_SIZE - CROP_SIZE + 1, size=crops)
             out.extend(square[a : a + CROP_SIZE, b : b + CROP_SIZE] for a, b in zip(oy, ox))

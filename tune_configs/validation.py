@@ -5,8 +5,8 @@ The policy decides on the 64x64 thumbnail of each validation crop, deterministic
 edit list is then applied to the crop itself (:func:`exposure_env.edits.apply_edits`) and the
 result, clipped to [0, 1], is compared with the target set by the histogram intersection of
 :func:`rewards.metrics.histogram_intersection` (fixed crop seed, so numbers are comparable
-between iterations). With paired ground truth the paired metrics of
-:func:`rewards.metrics.paired_scores` are reported too (PSNR dB, CIE76 / CIEDE2000 Delta E,
+between iterations; the targets' crop statistics are computed once). With paired ground truth
+the paired metrics of :func:`rewards.metrics.paired_scores` are reported too (PSNR dB, CIE76 / CIEDE2000 Delta E,
 a*/b* bias, neutral chroma shift).
 
 Reference rows, computed once per validator on the same crops (:meth:`Validator.references`):
@@ -27,7 +27,7 @@ import numpy as np
 from exposure_env import filters as filter_registry
 from exposure_env.edits import apply_edits
 from exposure_env.io import thumbnail
-from rewards.metrics import histogram_intersection, paired_scores
+from rewards.metrics import crop_statistics, evaluation_crops, intersection_from_statistics, paired_scores
 
 #: Paired keys of the validation scores (``delta_e`` is CIE76) and where they come from.
 PAIRED_SCORE_KEYS = {
@@ -61,6 +61,7 @@ class Validator:
     seed: int = 0
     _baseline: dict | None = field(default=None, init=False, repr=False)
     _references: dict | None = field(default=None, init=False, repr=False)
+    _target_stats: np.ndarray | None = field(default=None, init=False, repr=False)
     #: Optional second validator (training crops vs training targets) run beside this one.
     train_validator: "Validator | None" = field(default=None, init=False, repr=False)
 
@@ -89,8 +90,15 @@ class Validator:
             }
         return self._references
 
+    def _statistics(self, images) -> np.ndarray:
+        """§8 crop statistics of a set, crops drawn from ``default_rng(seed)`` (as
+        :func:`rewards.metrics.histogram_intersection` draws each set's)."""
+        return crop_statistics(evaluation_crops(images, np.random.default_rng(self.seed)))
+
     def _scores(self, outputs: np.ndarray) -> dict[str, float]:
-        hi = histogram_intersection(outputs, self.targets, seed=self.seed)
+        if self._target_stats is None:  # the targets are fixed: their statistics once
+            self._target_stats = self._statistics(self.targets)
+        hi = intersection_from_statistics(self._statistics(outputs), self._target_stats)
         scores = {f"hi_{k}": v for k, v in hi.items()}
         scores["hi"] = hi["average"]
         if self.paired is not None:
