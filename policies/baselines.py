@@ -78,18 +78,23 @@ class OracleMethod:
     """The per-photo oracle as an evaluation method: ``(linear photo, display truth) -> display``.
 
     ``needs_truth`` tells :func:`evaluate` to pass each photo's paired ground truth; the fitted
-    edit lists are kept in ``edits`` (input order)."""
+    edit lists are kept in ``edits`` and the seconds each photo took in ``seconds`` (input order)."""
 
     needs_truth = True
 
     def __init__(self, settings=None):
         self.settings = settings
         self.edits: list = []
+        self.seconds: list[float] = []
 
     def __call__(self, image: np.ndarray, truth: np.ndarray) -> np.ndarray:
+        import time
+
         from .oracle import oracle_retouch
 
+        t0 = time.perf_counter()
         out, result = oracle_retouch(image, truth, self.settings)
+        self.seconds.append(time.perf_counter() - t0)
         self.edits.append(result.edits)
         return out
 
