@@ -6,8 +6,8 @@ edit list is then applied to the crop itself (:func:`exposure_env.edits.apply_ed
 result, clipped to [0, 1], is compared with the target set by the histogram intersection of
 :func:`rewards.metrics.histogram_intersection` (fixed crop seed, so numbers are comparable
 between iterations; the targets' crop statistics are computed once). With paired ground truth
-the paired metrics of :func:`rewards.metrics.paired_scores` are reported too (PSNR dB, CIE76 / CIEDE2000 Delta E,
-a*/b* bias, neutral chroma shift).
+the paired metrics of :func:`rewards.metrics.paired_scores` are reported too (PSNR dB,
+CIE76 / CIEDE2000 Delta E, a*/b* bias, neutral chroma shift).
 
 Reference rows, computed once per validator on the same crops (:meth:`Validator.references`):
 the untouched inputs (clipped, :meth:`Validator.baseline`), the inputs with a display gamma
