@@ -108,6 +108,7 @@ def _faded_look(x):
     return np.clip((0.25 + 0.5 * display) * np.array([0.9, 0.98, 1.12]), 0, 1).astype(np.float32)
 
 
+@pytest.mark.slow  # packs two folders: 10-30 s on a shared 2-CPU machine
 def test_cool_faded_folder_validation_can_see_the_style(tmp_path, monkeypatch):
     """The reported run: HI 0.000 % for the untouched inputs and the policy against a cool faded
     style. The arithmetic is right -- linear, dark, saturated images share no luminance or
