@@ -18,8 +18,8 @@ sRGB-like encoded values. So:
   most); BW -> ``crs:ConvertToGrayscale`` for ``p = 1`` (Lightroom's own grey mix), else
   ``crs:Saturation = -100 p``.
 
-For raw files Lightroom reads ``photo.xmp`` beside ``photo.raw``; for TIFF/JPEG/PNG it keeps
-settings inside the file, so load this one with Camera Raw's *Load Settings...*.
+Lightroom reads ``.xmp`` sidecars only for raw files; for TIFF/JPEG/PNG it keeps the settings
+inside the file, so load this one with Camera Raw's *Load Settings...*.
 """
 
 from __future__ import annotations

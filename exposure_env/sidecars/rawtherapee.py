@@ -48,11 +48,9 @@ MAX_CAGE_POINTS = 72
 SATURATION_SCALE = 0.5
 #: RawTherapee's order of the tools standing in for non-per-channel filters.
 TOOL_ORDER = ("S+", "BW", "Ct")
-_CURVE_TYPE_NURBS = 3
-
-
 #: Per-channel filters that map R, G and B through the same curve (RawTherapee's tone curves can hold them).
 SAME_ON_ALL_CHANNELS = frozenset({"E", "G", "T", "L"})
+_CURVE_TYPE_NURBS = 3
 
 
 @dataclass
