@@ -1,11 +1,12 @@
 """Train Exposure the paper's way: ``python tune_fivek.py FIVEK_DIR`` or ``python tune_fivek.py --demo``.
 
 * ``FIVEK_DIR``: the MIT-Adobe FiveK recipe (SPEC §5-7; ``input/`` linear ProPhoto TIFFs and
-  ``expertC/`` retouches, see ``exposure_env.datasets.fivek``), PPO on the paper-size networks
-  with the WGAN-GP critic reward; uses a GPU for the learner when one is visible.
-* ``--demo``: the bundled demo set on a laptop (the README's main job, about 12 minutes on 2
-  CPUs). Ends by printing the histogram intersection (SPEC §8) of the final policy on the demo
-  validation photos next to that of the untouched inputs.
+  ``expertC/`` retouches, see ``exposure_env.datasets.fivek``): the exposure actor-critic on the
+  paper-size networks with the WGAN-GP critic reward; uses a GPU for the learner when one is visible.
+* ``--demo``: the bundled demo set on a laptop (the README's main job, 10 minutes of training on
+  2 CPUs). Ends with a table of the best and last policy on the held-out validation photos
+  (histogram intersection, SPEC §8; PSNR and Delta E against the expert's truth) next to the
+  auto-correction, the inputs with a display gamma and the untouched inputs.
 
 Results (checkpoints, TensorBoard logs, ``hi_curve.csv``) go to ``results/<name>/``. Extra
 settings: ``--config KEY=VALUE`` as for ``exposure train``.
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("fivek_dir", nargs="?", help="MIT-Adobe FiveK folder (input/ + expertC/)")
     parser.add_argument("--demo", action="store_true", help="train on the bundled demo set instead")
-    parser.add_argument("--algo", default=None, help="ppo (default), appo or exposure")
+    parser.add_argument("--algo", default=None, help="exposure (default), ppo or appo")
     parser.add_argument("--stop-time", default=None, help="time budget, e.g. 12m or 2h (default: the recipe's)")
     parser.add_argument("--stop-iters", type=int, default=None, help="iteration budget")
     parser.add_argument("--num-gpus", type=float, default=None, help="GPUs for the learner (default: 1 if visible)")
@@ -37,14 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     from tune_configs.data import DataSpec
-    from tune_configs.recipes import RECIPES, apply_overrides, get_recipe
+    from tune_configs.recipes import apply_overrides, default_recipe_name, get_recipe
     from tune_configs.training import ConfigError, TrainSettings, available_gpus, parse_duration, run_training
 
     try:
         if args.demo == bool(args.fivek_dir):
             raise ValueError("give the FiveK folder (python tune_fivek.py FIVEK_DIR) or --demo")
         if args.demo:
-            data, recipe = DataSpec.demo(args.seed), get_recipe("demo")
+            data = DataSpec.demo(args.seed)
         else:
             if not os.path.isdir(args.fivek_dir):
                 raise ValueError(
@@ -52,9 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                     "16-bit ProPhoto TIFFs into FIVEK_DIR/input and expert C's retouches into FIVEK_DIR/expertC "
                     "(or run `python tune_fivek.py --demo`)"
                 )
-            data, recipe = DataSpec.fivek(args.fivek_dir, args.seed), get_recipe("fivek")
-        if args.algo and f"{recipe.name}-{args.algo.lower()}" in RECIPES:  # an algorithm's own variant (fivek-exposure)
-            recipe = get_recipe(f"{recipe.name}-{args.algo.lower()}")
+            data = DataSpec.fivek(args.fivek_dir, args.seed)
+        recipe = get_recipe(default_recipe_name(data.source, available_gpus(), args.algo))
         changes = {}
         if args.algo:
             changes["algo"] = args.algo.lower()
@@ -78,17 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    f, b = summary.final_scores, summary.baseline_scores
+    from tune_configs.run_report import report_lines
+
     print()
-    print(f"Trained {summary.iterations} iterations in {summary.elapsed_s / 60:.1f} min ({summary.env_steps} env steps).")
-    print("Histogram intersection on the validation photos (SPEC §8, higher is better):")
-    print(f"  {'':10s} {'average':>8s} {'luminance':>10s} {'contrast':>9s} {'saturation':>11s}")
-    for label, sc in (("policy", f), ("inputs", b)):
-        print(f"  {label:10s} {sc['hi']:7.1f}% {sc['hi_luminance']:9.1f}% {sc['hi_contrast']:8.1f}% {sc['hi_saturation']:10.1f}%")
-    if "psnr" in f:
-        print(f"  PSNR vs expert: policy {f['psnr']:.2f} dB, inputs {b['psnr']:.2f} dB")
-    print(f"Checkpoint: {summary.checkpoint}")
-    print(f"HI vs wall-clock curve: {summary.run_dir / 'hi_curve.csv'}; TensorBoard: tensorboard --logdir {summary.run_dir / 'tb'}")
+    print("\n".join(report_lines(summary)))
     return 0
 
 

@@ -22,17 +22,18 @@ ADAM_BETAS = (0.5, 0.9)
 DECADES = 3.0
 
 
-def lr_factor(step: float, total_steps: float) -> float:
-    """Multiplier ``0.1 ** (3 t / T)`` in (0.001, 1]; ``t`` is clamped to ``[0, T]``."""
+def lr_factor(step: float, total_steps: float, decades: float = DECADES) -> float:
+    """Multiplier ``0.1 ** (decades t / T)`` in (``0.1 ** decades``, 1]; ``t`` is clamped to
+    ``[0, T]``. SPEC §6: 3 decades (1000x); short CPU runs decay less (see the recipes)."""
     if total_steps <= 0:
         raise ValueError(f"lr schedule: total_steps must be > 0, got {total_steps}")
     t = min(max(float(step), 0.0), float(total_steps))
-    return 0.1 ** (DECADES * t / float(total_steps))
+    return 0.1 ** (float(decades) * t / float(total_steps))
 
 
-def learning_rate(base: float, step: float, total_steps: float) -> float:
-    """``base * 0.1 ** (3 t / T)`` (SPEC §6)."""
-    return base * lr_factor(step, total_steps)
+def learning_rate(base: float, step: float, total_steps: float, decades: float = DECADES) -> float:
+    """``base * 0.1 ** (decades t / T)`` (SPEC §6: 3 decades)."""
+    return base * lr_factor(step, total_steps, decades)
 
 
 def base_lrs(discriminator_lr: float = DISCRIMINATOR_LR) -> dict[str, float]:

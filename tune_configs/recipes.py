@@ -77,14 +77,16 @@ class Recipe:
 #: The CPU recipes' settings of the exposure algorithm (the defaults; chosen by
 #: ``benchmarks/quality.py`` over seeds, see docs/benchmarks.md "Quality"): the episode update
 #: (:func:`policies.exposure_algo.losses.episode_losses`), the filter choice at its own higher
-#: rate, rates decaying over the run (``lr * 0.1 ** (3 t / T)``, SPEC §6's shape), two learner
+#: rate, rates decaying 10x over the run (``lr * 0.1 ** (t / T)``; SPEC §6 decays 1000x over
+#: 20,000 iterations, which leaves a run of a few hundred nothing to learn with), two learner
 #: updates per iteration on 64 states each.
 LAPTOP_TRAINING: dict[str, Any] = {
     "update": "episode",
-    "policy_lr": 3e-4,
+    "policy_lr": 5e-4,
     "value_lr": 1e-3,
     "choice_lr": 1e-3,
     "lr_decay": True,
+    "lr_decay_decades": 1.0,
     "entropy_weight": 0.05,
     "updates_per_iteration": 2,
     "pool_size": 256,

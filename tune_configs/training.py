@@ -301,11 +301,15 @@ class RunLogger:
 
 
 # --------------------------------------------------------------------------- checkpoints
-def save_checkpoint(algo, disc, run_dir: Path, iteration: int, elapsed: float, settings: TrainSettings, keep: int) -> Path:
-    """``<run>/checkpoints/iter_NNNNNN``: algorithm + discriminator (with its fake pool) + run info."""
+def save_checkpoint(
+    algo, disc, run_dir: Path, iteration: int, elapsed: float, settings: TrainSettings, keep: int, name: str | None = None
+) -> Path:
+    """``<run>/checkpoints/iter_NNNNNN`` (or ``checkpoints/<name>``, replaced in place):
+    algorithm + discriminator (with its fake pool) + run info. Only the newest ``keep``
+    ``iter_*`` checkpoints are kept; a named one is never pruned."""
     import ray
 
-    path = (run_dir / "checkpoints" / f"{CHECKPOINT_PREFIX}{iteration:06d}").resolve()
+    path = (run_dir / "checkpoints" / (name or f"{CHECKPOINT_PREFIX}{iteration:06d}")).resolve()
     if path.exists():
         shutil.rmtree(path)
     algo.save_to_path(str(path))
@@ -350,6 +354,10 @@ class RunSummary:
     baseline_scores: dict[str, float]
     env_steps: int
     timings: dict[str, float]
+    #: The checkpoint to export: the best validation score of the run (:func:`selection_score`).
+    best_checkpoint: Path | None = None
+    best_iteration: int | None = None
+    best_scores: dict[str, float] | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -357,6 +365,9 @@ class RunSummary:
             "iterations": self.iterations,
             "elapsed_s": round(self.elapsed_s, 1),
             "checkpoint": str(self.checkpoint) if self.checkpoint else None,
+            "best_checkpoint": str(self.best_checkpoint) if self.best_checkpoint else None,
+            "best_iteration": self.best_iteration,
+            "best_scores": self.best_scores,
             "final_scores": self.final_scores,
             "baseline_scores": self.baseline_scores,
             "env_steps": self.env_steps,
@@ -519,6 +530,17 @@ def _total_iterations(r: Recipe, it: int, elapsed: float) -> int:
     return max(it + 1, int(round((it + 1) / progress)))
 
 
+BEST_CHECKPOINT = "best"
+
+
+def selection_score(scores: dict[str, float]) -> tuple[str, float]:
+    """What picks a run's best checkpoint: the paired PSNR (dB) when the validation set has
+    ground truth, else the histogram intersection (%) against the target photos."""
+    if scores.get("psnr") is not None and math.isfinite(float(scores["psnr"])):
+        return "psnr", float(scores["psnr"])
+    return "hi", float(scores.get("hi", float("-inf")))
+
+
 def _loop(s, algo, disc, validator, baseline, logger: RunLogger, start_iter, offset, build_s, report) -> RunSummary:
     import ray
 
@@ -534,6 +556,17 @@ def _loop(s, algo, disc, validator, baseline, logger: RunLogger, start_iter, off
     disc_metrics: dict[str, float] = {}
     env_steps = 0
     times = {"train_s": 0.0, "discriminator_s": 0.0, "eval_s": 0.0, "checkpoint_s": 0.0, "build_s": build_s}
+    best: dict[str, Any] = {"value": float("-inf"), "iteration": None, "scores": None, "path": None}
+
+    def keep_if_best(step: int, sc: dict[str, float]) -> None:
+        """Save ``checkpoints/best`` when the validation improves (the checkpoint to export)."""
+        _, value = selection_score(sc)
+        if not value > best["value"]:
+            return
+        tc = time.perf_counter()
+        path = save_checkpoint(algo, disc, s.run_dir, step, time.perf_counter() - t0, s, r.keep_checkpoints, name=BEST_CHECKPOINT)
+        best.update(value=value, iteration=step, scores=dict(sc), path=path)
+        times["checkpoint_s"] += time.perf_counter() - tc
 
     def evaluate(step: int) -> dict[str, float]:
         te = time.perf_counter()
@@ -613,6 +646,7 @@ def _loop(s, algo, disc, validator, baseline, logger: RunLogger, start_iter, off
         logger.scalars(tags, it)
         if it % r.eval_every == 0:
             scores = evaluate(it)
+            keep_if_best(it, scores)
         tc = time.perf_counter()
         if it % r.checkpoint_freq == 0:
             ckpt = save_checkpoint(algo, disc, s.run_dir, it, time.perf_counter() - t0, s, r.keep_checkpoints)
@@ -629,10 +663,14 @@ def _loop(s, algo, disc, validator, baseline, logger: RunLogger, start_iter, off
             report({**{k: v for k, v in row.items() if v is not None}, "hi": scores.get("hi", baseline["hi"])})
     if it % r.eval_every != 0 or not scores:
         scores = evaluate(it)
+        keep_if_best(it, scores)
     if ckpt is None or not ckpt.name.endswith(f"{it:06d}"):
         ckpt = save_checkpoint(algo, disc, s.run_dir, it, time.perf_counter() - t0, s, r.keep_checkpoints)
     elapsed = time.perf_counter() - t0
-    summary = RunSummary(s.run_dir, it, elapsed, ckpt, scores, baseline, env_steps, {k: round(v, 2) for k, v in times.items()})
+    summary = RunSummary(
+        s.run_dir, it, elapsed, ckpt, scores, baseline, env_steps, {k: round(v, 2) for k, v in times.items()},
+        best_checkpoint=best["path"], best_iteration=best["iteration"], best_scores=best["scores"],
+    )
     (s.run_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=1, default=str))
     return summary
 

@@ -75,7 +75,7 @@ class ExposureConfig(AlgorithmConfig):
     update, :func:`~policies.exposure_algo.losses.exposure_losses`), ``all_filters`` (``td``
     only; off = the paper's sampled update; see
     :class:`~policies.exposure_algo.losses.UpdateSettings`), ``lr_decay``
-    (``lr * 0.1 ** (3 t / T)``), ``adam_betas`` (0.5, 0.9), ``pool_size`` (128),
+    (``lr * 0.1 ** (decades t / T)``, ``lr_decay_decades`` 3 as in the paper), ``adam_betas`` (0.5, 0.9), ``pool_size`` (128),
     ``updates_per_iteration`` (1, the paper's: learner updates per iteration, each on its own
     batch from the pool; they run while the discriminator trains, so on a CPU-bound machine
     a few more cost little wall-clock time),
@@ -99,6 +99,7 @@ class ExposureConfig(AlgorithmConfig):
         self.all_filters = False
         self.update = "episode"
         self.lr_decay = True
+        self.lr_decay_decades = schedule.DECADES
         self.adam_betas = schedule.ADAM_BETAS
         self.pool_size = 128
         self.updates_per_iteration = 1
@@ -118,6 +119,7 @@ class ExposureConfig(AlgorithmConfig):
         all_filters: bool = NotProvided,
         update: str = NotProvided,
         lr_decay: bool = NotProvided,
+        lr_decay_decades: float = NotProvided,
         adam_betas: tuple[float, float] = NotProvided,
         pool_size: int = NotProvided,
         updates_per_iteration: int = NotProvided,
@@ -137,6 +139,7 @@ class ExposureConfig(AlgorithmConfig):
             all_filters=all_filters,
             update=update,
             lr_decay=lr_decay,
+            lr_decay_decades=lr_decay_decades,
             adam_betas=adam_betas,
             pool_size=pool_size,
             updates_per_iteration=updates_per_iteration,

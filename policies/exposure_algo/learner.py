@@ -118,7 +118,7 @@ class ExposureTorchLearner(TorchLearner):
             for full_name in names:
                 name = full_name[len(module_id) + 1 :]
                 base = self._base_lr(name)
-                lr = schedule.learning_rate(base, self._iteration, total) if self.config.lr_decay else base
+                lr = schedule.learning_rate(base, self._iteration, total, self.config.lr_decay_decades) if self.config.lr_decay else base
                 self._set_optimizer_lr(self._named_optimizers[full_name], lr)
 
     def _settings(self, module_id: ModuleID, module) -> tuple[list, UpdateSettings]:

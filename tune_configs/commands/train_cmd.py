@@ -168,8 +168,6 @@ def register(app: typer.Typer) -> None:
         except ConfigError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
-        f, b = summary.final_scores, summary.baseline_scores
-        console.print(
-            f"done: {summary.iterations} iterations in {summary.elapsed_s / 60:.1f} min; histogram intersection "
-            f"{f.get('hi', float('nan')):.1f}% (inputs {b['hi']:.1f}%); checkpoint {summary.checkpoint}"
-        )
+        from tune_configs.run_report import report_lines
+
+        console.print("\n".join(report_lines(summary)), highlight=False, markup=False)
