@@ -174,7 +174,9 @@ def trained_run(ray_session, tmp_path_factory):
 def test_ppo_trains_with_discriminator_and_logs(trained_run):
     s, summary = trained_run
     assert summary.iterations == 2 and summary.env_steps >= 256
-    assert 0 <= summary.final_scores["hi"] <= 100 and "psnr" in summary.final_scores
+    assert "psnr" in summary.final_scores and summary.final_scores["psnr"] > 0
+    assert summary.best_checkpoint is not None and (summary.best_checkpoint / "exposure_run.json").is_file()
+    assert summary.best_scores["psnr"] >= summary.final_scores["psnr"] - 1e-9  # best is the best evaluated
     run = s.run_dir
     ckpt = summary.checkpoint
     assert ckpt == run / "checkpoints" / "iter_000002" or ckpt.resolve() == (run / "checkpoints" / "iter_000002").resolve()
@@ -271,7 +273,7 @@ def test_appo_trains_with_discriminator(ray_session, tmp_path):
     algo = cfg.build_algo()
     try:
         sampled, learned = 0, False
-        for _ in range(5):  # APPO is asynchronous: results arrive over a few iterations
+        for _ in range(20):  # APPO is asynchronous: results arrive over a few iterations (env-runner start-up: ~30 s on a loaded 2-CPU machine)
             result = algo.train()
             sampled = max(sampled, result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", 0) or 0)
             learned = learned or bool(result.get("learners", {}).get("default_policy"))

@@ -410,7 +410,10 @@ def prepare_run(s: TrainSettings):
         )
     validator.train_validator = train_validator
     disc_name = f"exposure_discriminator_{s.run_name}_{uuid.uuid4().hex[:8]}"
-    env_config = env_config_for(s.recipe, data, disc_name)
+    recipe = s.recipe
+    if s.data.scorer is not None and "scorer" not in recipe.env:  # the reward the data calls for (paired)
+        recipe = recipe.replace(env={**recipe.env, "scorer": s.data.scorer})
+    env_config = env_config_for(recipe, data, disc_name)
     config = build_algorithm_config(s, env_config)
     from rewards.discriminator import DiscriminatorConfig
 
@@ -433,6 +436,8 @@ def run_training(
 
     from rewards.actor import get_or_create_discriminator
 
+    if s.progress:  # decoding and cropping a folder of photos takes a while: say so
+        print(f"Preparing the training data ({s.data.describe()}) and the run (Ray, critic, algorithm)...", flush=True)
     try:
         data, validator, disc_name, env_config, config, disc_config = prepare_run(s)
         resume_from = resolve_checkpoint(s.resume) if s.resume is not None else None
