@@ -1,8 +1,8 @@
 """Learners on the demo data: PPO, APPO and the paper's actor-critic (``exposure``), same budget.
 
-Each algorithm trains with its demo recipe (``demo`` for PPO and APPO -- for APPO without PPO's
-minibatch and epoch settings -- and ``demo-exposure`` for ``exposure``: same data, networks,
-reward weights, discriminator architecture and stopping rule) through the
+Each algorithm trains with its demo recipe (``demo-ppo`` for PPO and APPO -- for APPO without
+PPO's minibatch and epoch settings -- and the default ``demo`` for ``exposure``: same data,
+critic and stopping rule) through the
 project's run loop (:func:`tune_configs.training.run_training`) for the same wall-clock budget,
 one run after the other on the same machine. Quality is the run loop's validation: the
 deterministic policy retouches the 128 held-out paired demo crops (5 steps); histogram
@@ -33,7 +33,7 @@ import numpy as np
 from benchmarks._report import REPO, machine_line, markdown_table, write_section
 
 ALGOS = ("ppo", "appo", "exposure")
-RECIPE = {"ppo": "demo", "appo": "demo", "exposure": "demo-exposure"}
+RECIPE = {"ppo": "demo-ppo", "appo": "demo-ppo", "exposure": "demo"}
 #: Validation every N iterations: about every 10-15 s of training for each algorithm here.
 EVAL_EVERY = {"ppo": 3, "appo": 4, "exposure": 12}
 PLOT = REPO / "docs" / "learners.png"
@@ -165,13 +165,12 @@ def report(curves: dict[str, dict], summaries: dict[str, dict], budget_s: float,
         f"Written by `benchmarks/learners.py`. {machine_line()}; {load}. Each algorithm trained for "
         f"{budget_s:.0f} s of wall-clock time (validation included; the table's time axis excludes it), "
         f"one after the other, on the bundled demo set with its demo recipe ({', '.join(f'{a}: `{RECIPE[a]}`' for a in curves)})"
-        f"{extra}. Besides the algorithm, `demo-exposure` differs from `demo` in its critic feed (every scored "
-        f"image, SPEC §6, from a 512-image pool: 64 new states per iteration) and its rates (the paper's "
-        f"`0.1 ** (3 t / T)` schedule over the budget, filter choice at its own rate; see "
-        f"`policies/exposure_algo/registration.py`). Validation: 128 held-out paired crops, deterministic policy, 5 steps; inputs score "
+        f"{extra}. Besides the algorithm, `demo` differs from `demo-ppo` in its policy network (the `stats` "
+        f"preset), its update (the episode update) and its rates (see `tune_configs/recipes.py`). "
+        f"Validation: 128 held-out paired crops, deterministic policy, 5 steps; inputs score "
         f"HI {base['hi']:.1f}% / PSNR {base.get('psnr', float('nan')):.2f} dB. Short runs on a shared CPU are "
         f"noisy (the GAN reward moves with its critic; one seed per algorithm): read trends, not decimals. "
-        f"`exposure` peaks early and settles as its rates decay; PPO's curve is still rising at the end.\n\n"
+        f"\n\n"
         f"![learners](learners.png)\n\n{table}{verdict}"
     )
 

@@ -113,7 +113,7 @@ def main() -> None:
     torch.set_num_threads(1)  # the learner shares the machine with the env runners
     from tune_configs.recipes import get_recipe
 
-    recipe = get_recipe("demo")
+    recipe = get_recipe("demo-ppo")
     data = prepare_data(DataSpec.demo(), tempfile.mkdtemp(prefix="exposure-bench-"))
     ray.init(num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False, logging_level=logging.ERROR,
              log_to_driver=False, object_store_memory=1 << 30)
