@@ -114,6 +114,9 @@ def test_unused_mixture_never_picks_a_used_filter():
     p = _unused_mixture_log_probs(logits, used, 0.05).exp()
     assert torch.allclose(p.sum(-1), torch.ones(2))
     assert p[0, 0] == 0 and p[0, 2] == 0 and p[0, 1] == pytest.approx(0.5)
+    logits.requires_grad_(True)
+    _unused_mixture_log_probs(logits, used, 0.05).sum().backward()
+    assert torch.isfinite(logits.grad).all()  # no NaN from the masked entries
 
 
 def test_episode_update_plays_every_state_to_the_end_without_reuse():

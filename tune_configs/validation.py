@@ -126,7 +126,7 @@ class Validator:
         """
         from policies.rollout import rollout
 
-        _, edits, frames = rollout(policy, self.thumbs, self.filter_list, self.steps, deterministic=True)
+        _, edits, frames = rollout(policy, self.thumbs, self.filter_list, self.steps, deterministic=True, mask_used=True)
         outputs = _display(np.stack([apply_edits(img, e) for img, e in zip(self.images, edits)]))
         n = len(edits)
         freq: dict[int, dict[str, float]] = {}

@@ -345,14 +345,18 @@ def frozen_copy(module: nn.Module) -> nn.Module:
 # --- the episode update (this project's default; not the paper's) ---------------------------
 def _unused_mixture_log_probs(logits: torch.Tensor, used: torch.Tensor, epsilon: float) -> torch.Tensor:
     """``log((1 - eps) softmax(logits | unused) + eps * uniform(unused))`` ``(N, F)``; used
-    filters get ``-inf`` (each filter once per episode, as the retoucher decides)."""
-    masked = logits.masked_fill(used, float("-inf"))
+    filters get ``-1e9`` (probability 0: each filter once per episode, as the retoucher decides)."""
+    # a large finite "minus infinity": -inf would make logaddexp's gradient NaN
+    masked = logits.masked_fill(used, _MASKED)
     logp = torch.log_softmax(masked, -1)
     if epsilon > 0:
         free = (~used).sum(-1, keepdim=True).clamp_min(1).to(logits.dtype)
-        uniform = torch.log(epsilon / free).expand_as(logp).masked_fill(used, float("-inf"))
+        uniform = torch.log(epsilon / free).expand_as(logp).masked_fill(used, _MASKED)
         logp = torch.logaddexp(logp + math.log(1.0 - epsilon), uniform)
     return logp
+
+
+_MASKED = -1e9
 
 
 def episode_losses(
@@ -407,7 +411,7 @@ def episode_losses(
         used = used & ~used.all(-1, keepdim=True)  # more steps than filters: allow reuse
         logp_all = _unused_mixture_log_probs(logits, used, settings.filter_epsilon)
         choice = torch.multinomial(logp_all.detach().exp(), 1, generator=generator).squeeze(1)
-        entropy = choice_entropy(logits.masked_fill(used, float("-inf")).nan_to_num(neginf=-1e9))
+        entropy = choice_entropy(logits.masked_fill(used, _MASKED))
         with torch.no_grad():
             scores.append(score_fn(img.detach(), refs))
         values.append(value_net(obs, st))
