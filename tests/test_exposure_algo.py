@@ -244,12 +244,15 @@ def test_exposure_train_command_runs_the_demo(ray_session, tmp_path):
 
     res = CliRunner().invoke(
         app,
-        ["train", "--algo", "exposure", "--demo", "--stop-iters", "3", "--eval-every", "3", "--results-dir",
+        ["train", "--algo", "exposure", "--demo", "--stop-iters", "6", "--eval-every", "6", "--results-dir",
          str(tmp_path), "--name", "ex", "--config", "discriminator.n_critic_warmup=2"],
     )
     assert res.exit_code == 0, res.output
     run = tmp_path / "ex"
-    assert (run / "checkpoints" / "iter_000003" / "discriminator.pt").exists()
+    assert (run / "checkpoints" / "iter_000006" / "discriminator.pt").exists()
+    assert (run / "checkpoints" / "best" / "exposure_run.json").exists()
+    assert "Checkpoint to export (best validation)" in res.output and "auto-correction" in res.output
     rows = (run / "progress.csv").read_text().splitlines()
-    assert len(rows) == 4 and "wasserstein" in rows[0]
+    # the critic is fed finished images only: the first episodes end at iteration 5 (64 envs, 5 steps)
+    assert len(rows) == 7 and "wasserstein" in rows[0]
     assert rows[-1].split(",")[rows[0].split(",").index("wasserstein")] != ""  # metrics from inside the algorithm
