@@ -135,6 +135,10 @@ def demo_recipe() -> Recipe:
     return laptop_recipe("demo", 5 * 60.0)
 
 
+#: PPO settings shared by the PPO recipes (undiscounted 5-step episodes, SPEC §4).
+PPO_COMMON: dict[str, Any] = {"gamma": 1.0, "lambda_": 0.95, "clip_param": 0.2, "vf_loss_coeff": 1.0, "grad_clip": 1.0}
+
+
 def demo_ppo_recipe(name: str = "demo-ppo", stop_time: float = 10 * 60.0) -> Recipe:
     """PPO on the demo set (``--algo ppo``): the earlier default, kept for comparison; also
     the paired (supervised) recipe on a CPU (``laptop-ppo``), whose reward is no critic's."""
@@ -147,11 +151,7 @@ def demo_ppo_recipe(name: str = "demo-ppo", stop_time: float = 10 * 60.0) -> Rec
             "minibatch_size": 160,
             "num_epochs": 6,
             "entropy_coeff": 0.01,
-            "gamma": 1.0,
-            "lambda_": 0.95,
-            "clip_param": 0.2,
-            "vf_loss_coeff": 1.0,
-            "grad_clip": 1.0,
+            **PPO_COMMON,
         },
         model={"preset": "small"},
         env={"reward_scale": 0.1, "critic_fakes": "final"},
@@ -202,11 +202,7 @@ def fivek_ppo_recipe() -> Recipe:
             "minibatch_size": 512,
             "num_epochs": 4,
             "entropy_coeff": 0.05,
-            "gamma": 1.0,
-            "lambda_": 0.95,
-            "clip_param": 0.2,
-            "vf_loss_coeff": 1.0,
-            "grad_clip": 1.0,
+            **PPO_COMMON,
         },
         model={"preset": "paper"},
         env={"reward_scale": 0.05, "critic_fakes": "final"},
