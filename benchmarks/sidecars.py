@@ -153,6 +153,7 @@ def main(argv=None) -> int:
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     versions = {e: subprocess.run([editors.program(e), "--version"] if e == "darktable" else [editors.program(e), "-v"],
                                   capture_output=True, text=True).stdout.strip().splitlines()[0] for e in available}
+    versions = {e: v.removeprefix("this is ").rstrip(".") for e, v in versions.items()}
     parts = [
         f"Machine: {machine_line()}. Load during the run (`uptime` at the end): `{load}`. "
         f"Produced by `python benchmarks/sidecars.py --photos {args.photos} --size {args.size} --draws {args.draws} "
@@ -175,6 +176,16 @@ def main(argv=None) -> int:
         parts.append(f"### {editor}: every filter alone (random parameters)")
         parts.append(markdown_table(["filter", "kind", "renders", "PSNR mean dB", "PSNR min dB", "dE76 mean",
                                      "dE2000 mean", "without dB", ">= 35 dB"], rows))
+    summary = []
+    for editor in available:
+        for case in cases:
+            r = per_filter[editor][case]
+            if case not in EXACT[editor]:
+                summary.append(f"{editor} {case}: {np.mean([x['psnr'] for x in r]):.1f} dB mean, "
+                               f"{np.min([x['psnr'] for x in r]):.1f} min (leaving it out: {np.mean([x['without'] for x in r]):.1f})")
+        worst = min(np.min([x["psnr"] for x in per_filter[editor][c]]) for c in cases if c in EXACT[editor])
+        summary.append(f"{editor}, every exact filter: >= {worst:.1f} dB")
+    parts.insert(2, "Summary: " + "; ".join(summary) + ".")
     for editor in available:
         rows = []
         for k, r in enumerate(per_list[editor], 1):
