@@ -186,7 +186,6 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="only re-read existing run folders in --results-dir")
     parser.add_argument("--write", action="store_true", help="write docs/learners.png and docs/benchmarks.md")
     args = parser.parse_args()
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     results = args.results_dir or Path(tempfile.mkdtemp(prefix="exposure-learners-"))
     for algo in args.algos:

@@ -503,7 +503,6 @@ def _run_ray(retoucher: Retoucher, jobs: list[Job], opts: Options, workers: int,
     import ray
 
     if not ray.is_initialized():
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     data = retoucher.policy.raw
     if data is None:

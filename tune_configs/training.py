@@ -189,7 +189,6 @@ def init_ray(s: TrainSettings, temp_dir: str | None = None) -> bool:
 
     if ray.is_initialized():
         return False
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     kwargs: dict[str, Any] = dict(
         num_cpus=s.num_cpus or available_cpus(),
