@@ -220,6 +220,17 @@ def fivek_ppo_recipe() -> Recipe:
 #: penalty for PPO to learn in a short run; 2.0 learned in the data engineer's 4-minute check).
 PAIRED_REWARD_SCALE = 2.0
 
+
+def with_data_reward(recipe: Recipe, scorer: str | None) -> Recipe:
+    """``recipe`` with the reward a data source calls for (``DataSpec.scorer``): for paired data
+    the paired scorer at :data:`PAIRED_REWARD_SCALE`, unless the recipe already names a scorer."""
+    if scorer is None or "scorer" in recipe.env:
+        return recipe
+    env = {**recipe.env, "scorer": scorer}
+    if scorer == "paired":
+        env["reward_scale"] = PAIRED_REWARD_SCALE
+    return recipe.replace(env=env)
+
 RECIPES = {
     "demo": demo_recipe,
     "demo-ppo": demo_ppo_recipe,

@@ -40,7 +40,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .data import DataSpec, PreparedData, check_data_spec, prepare_data, validation_targets
-from .recipes import Recipe
+from .recipes import Recipe, with_data_reward
 
 class ConfigError(ValueError):
     """A run that must not start: bad settings, data or resources (raised before Ray starts)."""
@@ -409,10 +409,7 @@ def prepare_run(s: TrainSettings):
         )
     validator.train_validator = train_validator
     disc_name = f"exposure_discriminator_{s.run_name}_{uuid.uuid4().hex[:8]}"
-    recipe = s.recipe
-    if s.data.scorer is not None and "scorer" not in recipe.env:  # the reward the data calls for (paired)
-        recipe = recipe.replace(env={**recipe.env, "scorer": s.data.scorer})
-    env_config = env_config_for(recipe, data, disc_name)
+    env_config = env_config_for(with_data_reward(s.recipe, s.data.scorer), data, disc_name)
     config = build_algorithm_config(s, env_config)
     from rewards.discriminator import DiscriminatorConfig
 
@@ -537,12 +534,12 @@ def _total_iterations(r: Recipe, it: int, elapsed: float) -> int:
 BEST_CHECKPOINT = "best"
 
 
-def selection_score(scores: dict[str, float]) -> tuple[str, float]:
+def selection_score(scores: dict[str, float]) -> float:
     """What picks a run's best checkpoint: the paired PSNR (dB) when the validation set has
     ground truth, else the histogram intersection (%) against the target photos."""
     if scores.get("psnr") is not None and math.isfinite(float(scores["psnr"])):
-        return "psnr", float(scores["psnr"])
-    return "hi", float(scores.get("hi", float("-inf")))
+        return float(scores["psnr"])
+    return float(scores.get("hi", float("-inf")))
 
 
 def _loop(s, algo, disc, validator, baseline, logger: RunLogger, start_iter, offset, build_s, report) -> RunSummary:
@@ -564,7 +561,7 @@ def _loop(s, algo, disc, validator, baseline, logger: RunLogger, start_iter, off
 
     def keep_if_best(step: int, sc: dict[str, float]) -> None:
         """Save ``checkpoints/best`` when the validation improves (the checkpoint to export)."""
-        _, value = selection_score(sc)
+        value = selection_score(sc)
         if not value > best["value"]:
             return
         tc = time.perf_counter()

@@ -399,14 +399,12 @@ def episode_losses(
     active = st[:, STEP] < settings.max_steps
     logps, values, ent_pens, overs, masks, scores = [], [], [], [], [], []
     first: dict = {}
-    width = None
     bound = image.new_zeros(n)
     for _ in range(settings.max_steps):
         if not bool(active.any()):
             break
         obs = img.detach().clamp(0.0, OBS_MAX)  # what the env shows the policy (exposure_env.env.observe)
         logits, means = policy_fn(obs, st)[:2]
-        width = means.shape[-1]
         used = st[:, NUM_FIXED:] > 0.5
         used = used & ~used.all(-1, keepdim=True)  # more steps than filters: allow reuse
         logp_all = _unused_mixture_log_probs(logits, used, settings.filter_epsilon)
@@ -416,7 +414,7 @@ def episode_losses(
             scores.append(score_fn(img.detach(), refs))
         values.append(value_net(obs, st))
         raw = means[rows, choice]
-        mask = _width_mask(filters, choice, width, raw)
+        mask = _width_mask(filters, choice, means.shape[-1], raw)
         bound = bound + active.to(raw.dtype) * (torch.relu(raw.abs() - 1.0) ** 2 * mask).sum(-1)
         stepped = apply_chosen(filters, img, choice, raw)
         keep = active[:, None, None, None]
@@ -444,7 +442,7 @@ def episode_losses(
     g = returns.detach()
     actor = -returns[:, 0].mean() + settings.bound_weight * bound.mean()
     denom = mask.sum().clamp_min(1.0)
-    choice_loss = -(logp.masked_fill(mask == 0, 0.0) * (g - value.detach()) * mask).sum() / denom + ent_pen.sum() / denom
+    choice_loss = -(logp * (g - value.detach()) * mask).sum() / denom + ent_pen.sum() / denom
     value_loss = (((g - value) ** 2) * mask).sum() / denom
     score_gain = (final_score - score_k[:, 0]).detach()
     return UpdateOutput(

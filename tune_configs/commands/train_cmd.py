@@ -35,7 +35,7 @@ def settings_from_options(
 ):
     """The :class:`TrainSettings` of the command-line options; ``ValueError`` on a bad combination."""
     from tune_configs.data import DataSpec
-    from tune_configs.recipes import PAIRED_REWARD_SCALE, apply_overrides, default_recipe_name, get_recipe
+    from tune_configs.recipes import apply_overrides, default_recipe_name, get_recipe, with_data_reward
     from tune_configs.training import TrainSettings, load_run_info, parse_duration, resolve_checkpoint
 
     sources = [bool(demo), inputs is not None or targets is not None or paired is not None, fivek is not None]
@@ -97,9 +97,8 @@ def settings_from_options(
     ):
         if value is not None:
             changes[key] = value
-    if data.scorer is not None:  # paired data: the reward is the distance to each input's truth
-        changes["env"] = {**base.env, "scorer": data.scorer, "reward_scale": PAIRED_REWARD_SCALE}
-    r = apply_overrides(base.replace(**changes), config)
+    # paired data: the reward is the distance to each input's truth (before --config, which may change it)
+    r = apply_overrides(with_data_reward(base.replace(**changes), data.scorer), config)
     if data.scorer == "paired" and r.algo == "exposure":
         raise ValueError("--paired trains on the paired reward; --algo exposure needs the critic's reward: use --algo ppo or appo")
     run_name = name or (info["name"] if info is not None else None)
