@@ -4,10 +4,10 @@ Every filter of the white box is a global point operation (no spatial edits), so
 can change in a photo is the *distribution* of its pixel colours. :func:`style_features`
 summarises that distribution in a fixed-length, differentiable vector, used by
 
-* the feature critic (:class:`rewards.discriminator.FeatureDiscriminator`): a WGAN critic
-  on these statistics judges style (tone, colour balance, saturation) and cannot latch on
-  to scene content, so it generalises from a handful of target photos and is ~100x cheaper
-  than the paper's convolutional critic;
+* the feature critic (:class:`rewards.discriminator.Discriminator` with ``kind="features"``):
+  a WGAN critic on these statistics judges style (tone, colour balance, saturation) and
+  cannot latch on to scene content, so it generalises from a handful of target photos, and
+  unlike the paper's critic it has no convolutions to train;
 * the ``stats`` policy trunk (:mod:`policies.rl_module`): decisions conditioned on the
   photo's statistics, which transfer to scenes never seen in training.
 

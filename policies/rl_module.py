@@ -80,7 +80,7 @@ PRESETS = {
         "state_planes": False,
     },
     # Decisions from the photo's global colour / tone statistics
-    # (exposure_env.style_features) through an MLP: no convolutions, ~20x cheaper than
+    # (exposure_env.style_features) through an MLP: no convolutions, cheaper than
     # ``small``, and blind to scene content, so it transfers to photos never seen in training.
     "stats": {
         "encoder": "stats",

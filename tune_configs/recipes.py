@@ -113,7 +113,7 @@ LAPTOP_DISCRIMINATOR: dict[str, Any] = {
 def laptop_recipe(name: str = "laptop", stop_time: float = 15 * 60.0) -> Recipe:
     """CPU recipe for a folder of photos (``exposure train --inputs --targets`` without a GPU):
     the exposure algorithm with the ``stats`` policy and the feature critic (see
-    :data:`LAPTOP_TRAINING`, :data:`LAPTOP_DISCRIMINATOR`); iterations of ~1 s on 2 CPUs, so a
+    :data:`LAPTOP_TRAINING`, :data:`LAPTOP_DISCRIMINATOR`); short iterations on 2 CPUs, so a
     ``--stop-time`` budget is kept to within a few seconds."""
     return Recipe(
         name=name,
