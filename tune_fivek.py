@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     from tune_configs.data import DataSpec
     from tune_configs.recipes import apply_overrides, default_recipe_name, get_recipe
-    from tune_configs.training import ConfigError, TrainSettings, available_gpus, parse_duration, run_training
+    from exposure_env.system import usable_gpus
+    from tune_configs.training import ConfigError, TrainSettings, parse_duration, run_training
 
     try:
         if args.demo == bool(args.fivek_dir):
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                     "(or run `python tune_fivek.py --demo`)"
                 )
             data = DataSpec.fivek(args.fivek_dir, args.seed)
-        recipe = get_recipe(default_recipe_name(data.source, available_gpus(), args.algo))
+        recipe = get_recipe(default_recipe_name(data.source, usable_gpus(), args.algo))
         changes = {}
         if args.algo:
             changes["algo"] = args.algo.lower()
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.num_env_runners is not None:
             changes["num_env_runners"] = args.num_env_runners
         recipe = apply_overrides(recipe.replace(**changes), args.config)
-        gpus = args.num_gpus if args.num_gpus is not None else (1 if available_gpus() and not args.demo else 0)
+        gpus = args.num_gpus if args.num_gpus is not None else (1 if usable_gpus() and not args.demo else 0)
         settings = TrainSettings(
             data=data, recipe=recipe, name=args.name or recipe.name, results_dir=args.results_dir,
             num_gpus=gpus, seed=args.seed, resume=args.resume,

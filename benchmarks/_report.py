@@ -13,6 +13,7 @@ import statistics
 import time
 from pathlib import Path
 from typing import Callable, Sequence
+from exposure_env.system import usable_cpus
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = REPO / "docs" / "benchmarks.md"
@@ -53,7 +54,7 @@ def gpu_model() -> str | None:
 
 def machine_line() -> str:
     """One line naming the machine: CPU model, usable cores, GPU if any, Python."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cpus()
     gpu = gpu_model()
     parts = [f"CPU: {cpu_model()} ({cores} cores usable)", f"GPU: {gpu or 'none'}", f"Python {platform.python_version()}"]
     return "; ".join(parts)

@@ -14,7 +14,6 @@ one write of the photo at the speed of a large ``copyto``. Targets: 5-step list 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from benchmarks._report import machine_line, markdown_table, median_seconds, wri
 from exposure_env import filters as F  # noqa: E402
 from exposure_env.backend import cupy_or_none  # noqa: E402
 from exposure_env.edits import Edit, apply_edits  # noqa: E402
+from exposure_env.system import usable_cpus
 
 H, W = 3000, 4000  # 12 MP
 MP = H * W / 1e6
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     img = rng.uniform(0.0, 1.0, (H, W, 3)).astype(np.float32)
     floor = bandwidth_floor(img, args.repeats)
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = usable_cpus()
 
     parts = [
         f"Machine: {machine_line()}. Photo: {W}x{H} ({MP:.0f} MP) float32 linear RGB; medians of "

@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._report import machine_line, markdown_table, write_section  # noqa: E402
 from exposure_env import io as image_io  # noqa: E402
 from exposure_env.backend import cupy_or_none  # noqa: E402
+from exposure_env.system import usable_cpus
 
 H, W = 3000, 4000  # 12 MP
 PHOTO_BYTES = H * W * 3 * 4  # one photo's worth: the float32 working image
@@ -263,7 +264,7 @@ def run(policy_path: Path | None, repeats: int, write: bool, folder_photos: int)
         folder_note = ""
         if folder_photos > 0:
             rate, peak, seconds, cpu_per_photo = folder_rate(policy_path, image, tmp, folder_photos)
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            cores = usable_cpus()
             t.rows.append([f"folder of {folder_photos} photos, pipelined (`exposure retouch`)", engine, f"{rate:.2f} photos/s", "", f"{fmt(cpu_per_photo)} / photo", ">= 3 photos/s", load()])
             t.rows.append(["· peak memory above the start, in photos' worth (144 MB each)", "", f"{peak:.2f}", "", "", "<= 4", load()])
             folder_note = (

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from exposure_env.system import usable_cpus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -114,7 +115,7 @@ def main() -> None:
 
     recipe = get_recipe("demo-ppo")
     data = prepare_data(DataSpec.demo(), tempfile.mkdtemp(prefix="exposure-bench-"))
-    ray.init(num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False, logging_level=logging.ERROR,
+    ray.init(num_cpus=max(2, usable_cpus()), include_dashboard=False, logging_level=logging.ERROR,
              log_to_driver=False, object_store_memory=1 << 30)
     logging.getLogger("ray.rllib").setLevel(logging.ERROR)
     opts = scoring_options(data, recipe)

@@ -120,9 +120,9 @@ def _apply_sequential(images, edits: Sequence[Edit]):
 
 
 def _default_workers() -> int:
-    from .fused_cpu import default_workers
+    from .system import usable_cpus
 
-    return default_workers()
+    return usable_cpus()
 
 
 def apply_edits(image, edits: Iterable[Edit], *, tiled: bool = True, workers: int | None = None, fused: bool | None = None):

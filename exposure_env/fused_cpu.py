@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
+from .system import usable_cpus
 
 log = logging.getLogger(__name__)
 
@@ -129,14 +130,6 @@ def _pack(edits, codes) -> tuple[np.ndarray, np.ndarray]:
     return steps, params
 
 
-def default_workers() -> int:
-    """Usable CPU cores (the scheduler's affinity mask)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _pool(workers: int) -> ThreadPoolExecutor:
     with _LOAD_LOCK:
         pool = _STATE.get("pool")
@@ -153,7 +146,7 @@ def run_bands(fn, count: int, min_band: int, workers: int | None = None) -> list
     kernels release the GIL); idle threads take the next band, so a core that other work slows
     down delays nothing. Small jobs run on the calling thread.
     """
-    workers = max(1, int(workers or default_workers()))
+    workers = max(1, int(workers or usable_cpus()))
     bands = 1 if workers == 1 or count < 2 * min_band else min(8 * workers, -(-count // min_band))
     if bands == 1:
         return [fn(0, count)]

@@ -25,7 +25,6 @@ stages pipelined across photos (:mod:`policies.batch`).
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import zlib
@@ -48,6 +47,7 @@ from exposure_env.sidecars import RECORD_VERSION, SUFFIXES, InputDecoding, parse
 from .export import ExportedPolicy, load_policy, load_policy_bytes
 from .jobs import Job, PhotoResult, RetouchError, collect_inputs  # noqa: F401 (public here too)
 from .rollout import rollout
+from exposure_env.system import usable_cpus
 
 BACKENDS = ("auto", "numpy", "torch", "cupy")
 #: ``--format`` name -> (suffix, io format, bits).
@@ -431,7 +431,7 @@ def retouch_paths(
     policy_file = retoucher.policy.source
     if samples is not None and seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cpus()
     opts = Options(
         format, int(quality), input_space, strip, None if samples is None else int(samples), seed,
         retoucher.backend, max_pixels, max(1, cores // int(workers)), policy_file, compression, editors,

@@ -167,9 +167,9 @@ def demo_ppo_recipe(name: str = "demo-ppo", stop_time: float = 10 * 60.0) -> Rec
 
 def _default_runners(most: int = 8) -> int:
     """One env runner per CPU beyond the driver's, at most ``most``."""
-    from .training import available_cpus
+    from exposure_env.system import usable_cpus
 
-    return max(1, min(most, available_cpus() - 1))
+    return max(1, min(most, usable_cpus() - 1))
 
 
 def fivek_recipe() -> Recipe:

@@ -41,6 +41,7 @@ import numpy as np
 
 from .data import DataSpec, PreparedData, check_data_spec, prepare_data, validation_targets
 from .recipes import Recipe, with_data_reward
+from exposure_env.system import usable_cpus, usable_gpus
 
 class ConfigError(ValueError):
     """A run that must not start: bad settings, data or resources (raised before Ray starts)."""
@@ -77,17 +78,6 @@ class TrainSettings:
         return Path(self.results_dir) / self.run_name
 
 
-def available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1
-
-
-def available_gpus() -> int:
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def parse_duration(text: str | float | int | None) -> float | None:
@@ -124,12 +114,12 @@ def check_settings(s: TrainSettings) -> None:
             raise ValueError(f"{name.replace('_', '-')} must be >= 1, got {getattr(r, name)}")
     if r.num_env_runners < 0:
         raise ValueError(f"--num-env-runners must be >= 0, got {r.num_env_runners}")
-    cpus = s.num_cpus or available_cpus()
+    cpus = s.num_cpus or usable_cpus()
     if r.num_env_runners > cpus:
         raise ValueError(f"--num-env-runners {r.num_env_runners} needs {r.num_env_runners} CPUs; this machine has {cpus}")
     if s.num_gpus < 0:
         raise ValueError(f"--num-gpus must be >= 0, got {s.num_gpus}")
-    gpus = available_gpus()
+    gpus = usable_gpus()
     if s.num_gpus > gpus:
         raise ValueError(f"--num-gpus {s.num_gpus:g} requested but {gpus} CUDA GPU(s) are visible")
     if s.resume is not None:
@@ -191,7 +181,7 @@ def init_ray(s: TrainSettings, temp_dir: str | None = None) -> bool:
         return False
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     kwargs: dict[str, Any] = dict(
-        num_cpus=s.num_cpus or available_cpus(),
+        num_cpus=s.num_cpus or usable_cpus(),
         num_gpus=int(math.ceil(s.num_gpus)) if s.num_gpus else 0,
         object_store_memory=2 << 30,
         logging_level=logging.ERROR,

@@ -44,6 +44,7 @@ from ..colourspace import check_space
 from ..io import DEFAULT_MAX_PIXELS, ImageError, is_supported, read_image
 from .augment import random_square_crops, square_crop_boxes, crop_resize
 from .pack import ImagePack
+from ..system import usable_cpus
 
 #: Bump when the way packs are built changes (invalidates caches).
 PACK_VERSION = 2
@@ -225,7 +226,7 @@ def pack_files(
         except MemoryError:
             return None, "not enough memory to decode"
 
-    n_workers = max(1, min(workers or min(4, os.cpu_count() or 1), len(files) or 1))
+    n_workers = max(1, min(workers or min(4, usable_cpus()), len(files) or 1))
     if n_workers == 1:
         results = [work(i) for i in range(len(files))]
     else:

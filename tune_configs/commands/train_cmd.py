@@ -74,9 +74,9 @@ def settings_from_options(
 
         base = Recipe(**info["recipe"])
     else:
-        from tune_configs.training import available_gpus
+        from exposure_env.system import usable_gpus
 
-        default = default_recipe_name(data.source, available_gpus(), algo, paired=data.scorer == "paired")
+        default = default_recipe_name(data.source, usable_gpus(), algo, paired=data.scorer == "paired")
         base = get_recipe(recipe or default)
     changes = {}
     if algo is not None:
