@@ -37,9 +37,11 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     from tune_configs.data import DataSpec
-    from tune_configs.recipes import apply_overrides, default_recipe_name, get_recipe
     from exposure_env.system import usable_gpus
-    from tune_configs.training import ConfigError, TrainSettings, parse_duration, run_training
+    from tune_configs.overrides import apply_overrides
+    from tune_configs.recipes import default_recipe_name, get_recipe
+    from tune_configs.run_loop import run_training
+    from tune_configs.settings import ConfigError, TrainSettings, parse_duration
 
     try:
         if args.demo == bool(args.fivek_dir):

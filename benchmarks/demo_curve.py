@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import machine_line, markdown_table, write_section  # noqa: E402
+from tune_configs.run_layout import HI_CURVE_FILE, SUMMARY_FILE  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -28,8 +29,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     run = Path(args.run_dir)
     try:
-        rows = list(csv.DictReader((run / "hi_curve.csv").open()))
-        summary = json.loads((run / "summary.json").read_text())
+        rows = list(csv.DictReader((run / HI_CURVE_FILE).open()))
+        summary = json.loads((run / SUMMARY_FILE).read_text())
     except (OSError, ValueError) as exc:
         print(f"{run}: no finished demo run here ({exc}); run `python tune_fivek.py --demo` first", file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ import torch  # noqa: E402
 
 from _report import machine_line, markdown_table, median_seconds, write_section  # noqa: E402
 from exposure_env.datasets.pack import ImagePack  # noqa: E402
-from rewards.discriminator import LocalDiscriminator  # noqa: E402
+from rewards.critic_trainer import LocalDiscriminator  # noqa: E402
 
 
 def main() -> None:

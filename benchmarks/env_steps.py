@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from exposure_env.env import default_source  # noqa: E402
+from exposure_env.episode_batch import default_source  # noqa: E402
 from exposure_env.scorers import StatisticsScorer  # noqa: E402
 from exposure_env.vector_env import benchmark_env  # noqa: E402
 

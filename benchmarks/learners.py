@@ -3,7 +3,7 @@
 Each algorithm trains with its demo recipe (``demo-ppo`` for PPO and APPO -- for APPO without
 PPO's minibatch and epoch settings -- and the default ``demo`` for ``exposure``: same data,
 critic and stopping rule) through the
-project's run loop (:func:`tune_configs.training.run_training`) for the same wall-clock budget,
+project's run loop (:func:`tune_configs.run_loop.run_training`) for the same wall-clock budget,
 one run after the other on the same machine. Quality is the run loop's validation: the
 deterministic policy retouches the 128 held-out paired demo crops (5 steps); histogram
 intersection with the target set (SPEC §8) and PSNR against the paired expert versions.
@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._report import REPO, machine_line, markdown_table, write_section
+from tune_configs.run_layout import HI_CURVE_FILE, SUMMARY_FILE, TENSORBOARD_DIR
 
 ALGOS = ("ppo", "appo", "exposure")
 RECIPE = {"ppo": "demo-ppo", "appo": "demo-ppo", "exposure": "demo"}
@@ -40,8 +41,10 @@ PLOT = REPO / "docs" / "learners.png"
 def run(algo: str, budget_s: float, results_dir: Path, seed: int, overrides: list[str]) -> Path:
     """Train ``algo`` for ``budget_s`` seconds; returns its run folder."""
     from tune_configs.data import DataSpec
-    from tune_configs.recipes import apply_overrides, get_recipe
-    from tune_configs.training import TrainSettings, run_training
+    from tune_configs.overrides import apply_overrides
+    from tune_configs.recipes import get_recipe
+    from tune_configs.run_loop import run_training
+    from tune_configs.settings import TrainSettings
 
     recipe = get_recipe(RECIPE[algo]).replace(
         algo=algo, stop_time=float(budget_s), stop_iters=None, eval_every=EVAL_EVERY[algo], checkpoint_freq=10**6
@@ -75,9 +78,9 @@ def read_curve(run_dir: Path) -> dict[str, np.ndarray]:
         rows = list(csv.DictReader(f))
     train_s = np.cumsum([float(r["train_s"]) + float(r["discriminator_s"]) for r in rows])
     it_to_train = {int(r["iteration"]): t for r, t in zip(rows, train_s)}
-    with open(run_dir / "hi_curve.csv") as f:
+    with open(run_dir / HI_CURVE_FILE) as f:
         curve = list(csv.DictReader(f))
-    acc = EventAccumulator(str(run_dir / "tb"), size_guidance={"scalars": 0})
+    acc = EventAccumulator(str(run_dir / TENSORBOARD_DIR), size_guidance={"scalars": 0})
     acc.Reload()
     psnr = {e.step: e.value for e in acc.Scalars("eval/psnr")} if "eval/psnr" in acc.Tags()["scalars"] else {}
     its = np.array([int(c["iteration"]) for c in curve])
@@ -197,7 +200,7 @@ def main() -> None:
     for algo in args.algos:
         d = results / f"learners-{algo}"
         curves[algo] = read_curve(d)
-        summaries[algo] = json.loads((d / "summary.json").read_text())
+        summaries[algo] = json.loads((d / SUMMARY_FILE).read_text())
     baseline = dict(summaries[args.algos[0]]["baseline_scores"])
     load = load_line(results, args.algos)
     extra = "" if not args.override else "; overrides " + ", ".join(f"`{o}`" for o in args.override)

@@ -6,7 +6,7 @@
 For every style and seed: trains with exactly what ``exposure train --demo [--demo-style S]``
 builds (its recipe and algorithm, read from :func:`tune_configs.commands.train_cmd.settings_from_options`;
 only the time budget is set, default the recipe's own), through the project's run loop
-(:func:`tune_configs.training.run_training`); exports the checkpoint the run names at its end;
+(:func:`tune_configs.run_loop.run_training`); exports the checkpoint the run names at its end;
 retouches the style's held-out validation photos at full resolution
 (:func:`exposure_env.datasets.demo.write_demo_folders`, evaluation seed 0, scenes never trained
 on) and scores them against their paired truth -- PSNR (dB), CIE76 and CIEDE2000 Delta E, a*/b*
@@ -83,12 +83,13 @@ def default_settings(style: str | None, seed: int, budget_s: float | None, resul
 def train_and_export(settings) -> dict:
     """Run the training loop, export the checkpoint it names; run facts for the report."""
     from policies.export import export_policy
-    from tune_configs.training import run_training
+    from tune_configs.run_layout import checkpoint_info
+    from tune_configs.run_loop import run_training
 
     load0, t0 = os.getloadavg()[0], time.perf_counter()
     summary = run_training(settings)
     ckpt = getattr(summary, "best_checkpoint", None) or summary.checkpoint
-    policy = export_policy(ckpt, settings.run_dir / "policy.exposure")
+    policy = export_policy(ckpt, settings.run_dir / "policy.exposure", metadata=checkpoint_info(ckpt))
     return {
         "run_dir": str(settings.run_dir), "policy": str(policy), "checkpoint": str(ckpt),
         "iterations": summary.iterations, "elapsed_s": summary.elapsed_s, "wall_s": time.perf_counter() - t0,

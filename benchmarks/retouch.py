@@ -14,7 +14,7 @@ CPU time what the work costs):
   when present; the ratio to the floor;
 * the 64x64 thumbnail (numba kernel vs the NumPy reference);
 * encoding: 16-bit TIFF and JPEG q95 from the quantised samples;
-* end to end per photo through :func:`policies.retoucher.process_job` (read 16-bit TIFF,
+* end to end per photo through :func:`tune_configs.batch.stages.process_job` (read 16-bit TIFF,
   thumbnail + 5 policy steps, fused apply to 16-bit, write TIFF + sidecar) and its parts;
 * a folder of ``--folder-photos`` 12 MP 16-bit TIFFs (written to a temporary folder and deleted
   afterwards) through ``retouch_paths`` (the pipelined batch): photos/s and the peak memory
@@ -158,7 +158,8 @@ class Table:
 def folder_rate(policy_path: Path, image: np.ndarray, tmp: Path, count: int) -> tuple[float, float, float, float]:
     """``count`` 12 MP 16-bit TIFFs through the pipelined batch: (photos/s, peak above start in
     photos' worth, seconds, CPU seconds per photo). Inputs differ by exposure so decisions differ."""
-    from policies.retoucher import Retoucher, retouch_paths
+    from policies.retoucher import Retoucher
+    from tune_configs.batch.retouch import retouch_paths
 
     src, out = tmp / "folder_in", tmp / "folder_out"
     src.mkdir()
@@ -187,8 +188,11 @@ def run(policy_path: Path | None, repeats: int, write: bool, folder_photos: int)
 
     from exposure_env import fused_cpu, resample
     from exposure_env.edits import Edit, apply_edits
-    from policies.export import load_policy
-    from policies.retoucher import Job, Options, Retoucher, process_job
+    from policies.policy_file import load_policy
+    from policies.retoucher import Retoucher
+    from tune_configs.batch.jobs import Job
+    from tune_configs.batch.options import Options
+    from tune_configs.batch.stages import process_job
 
     load_start = load()
     tmp = Path(tempfile.mkdtemp(prefix="exposure-bench-"))
@@ -228,7 +232,7 @@ def run(policy_path: Path | None, repeats: int, write: bool, folder_photos: int)
             t.add("apply 5 steps, photo resident on GPU", "cupy, GPU", timed(lambda: (apply_edits(gpu_img, edits), sync()), max(repeats, 20), warmup=3))
 
         # --- thumbnail, encoding ------------------------------------------------------------
-        t.add("64x64 thumbnail (io.thumbnail)", engine, timed(lambda: image_io.thumbnail(image, 64), max(repeats, 7)), "<= 30 ms")
+        t.add("64x64 thumbnail (resample.thumbnail)", engine, timed(lambda: resample.thumbnail(image, 64), max(repeats, 7)), "<= 30 ms")
         box = resample.centre_square(H, W)
         t.add("64x64 thumbnail, NumPy reference", "numpy, CPU", timed(lambda: resample.resize_area(image, 64, 64, box), repeats))
         s16 = fused_cpu.quantize(image, 16)

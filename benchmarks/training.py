@@ -5,7 +5,7 @@ Variants (each: build, 1 warm-up iteration, then ``--iters`` timed iterations):
 * ``runners=1`` / ``runners=2``: the demo recipe (PPO, discriminator reward inside the vector
   env: one actor call per vector step that scores the batch and feeds the fake pool), plus
   one ``train(iteration, total)`` call of the discriminator actor per iteration, started when
-  the learner update starts (``tune_configs.algorithms.CriticTrigger``); "critic train" is the
+  the learner update starts (``policies.ppo_learner.CriticTrigger``); "critic train" is the
   wait for it after ``algo.train()`` returns;
 * ``statistics``: the same with the local, untrained ``StatisticsScorer`` instead of the
   actor -- the difference to ``runners=1`` is the cost of scoring through the actor.
@@ -36,9 +36,10 @@ def measure(recipe, data, *, runners: int, scorer: str, iters: int, envs: int | 
     import ray
 
     from rewards.actor import get_or_create_discriminator
-    from tune_configs.algorithms import CRITIC_TRIGGER
+    from policies.ppo_learner import CRITIC_TRIGGER
     from rewards.discriminator import DiscriminatorConfig
-    from tune_configs.training import TrainSettings, build_algorithm_config, env_config_for
+    from tune_configs.settings import TrainSettings
+    from tune_configs.wiring import build_algorithm_config, env_config_for
 
     r = recipe.replace(num_env_runners=runners, env={**recipe.env, "scorer": scorer})
     if envs:

@@ -1,5 +1,8 @@
 """Thin array-backend dispatch: one formula, three executors (NumPy, CuPy, torch).
 
+The project's one backend detector: :func:`is_torch` / :func:`is_cupy` (and :func:`ops_for`,
+:func:`to_numpy` built on them) are what every other module asks.
+
 Every filter formula in :mod:`exposure_env.filters` is written once against the small
 namespace returned by :func:`ops_for`. The namespace only holds element-wise primitives,
 so the same Python function can also be traced by ``cupy.fuse`` into one CUDA kernel
@@ -35,54 +38,61 @@ def cupy_or_none():
         return None
 
 
-def _np_ops() -> SimpleNamespace:
-    return SimpleNamespace(
-        name="numpy",
-        exp=np.exp,
-        log=np.log,
-        tanh=np.tanh,
-        cos=np.cos,
-        abs=np.abs,
-        floor=np.floor,
-        maximum=np.maximum,
-        minimum=np.minimum,
-        where=np.where,
-        clip=lambda x, lo, hi: np.clip(x, lo, hi),
-        pow=np.power,
-        sigmoid=lambda x: 0.5 * (np.tanh(0.5 * x) + 1.0),
+#: Primitives every namespace takes from its array module under the same name.
+_SHARED = ("exp", "log", "tanh", "cos", "abs", "floor")
+
+
+def _namespace(name: str, module, **own) -> SimpleNamespace:
+    return SimpleNamespace(name=name, **{f: getattr(module, f) for f in _SHARED}, **own)
+
+
+def _ufunc_ops(name: str, xp, clip) -> SimpleNamespace:
+    """NumPy / CuPy: only ufuncs and ``where`` (everything is legal inside ``cupy.fuse``)."""
+    return _namespace(
+        name,
+        xp,
+        maximum=xp.maximum,
+        minimum=xp.minimum,
+        where=xp.where,
+        clip=clip,
+        pow=xp.power,
+        sigmoid=lambda x: 0.5 * (xp.tanh(0.5 * x) + 1.0),
     )
+
+
+def _np_ops() -> SimpleNamespace:
+    return _ufunc_ops("numpy", np, lambda x, lo, hi: np.clip(x, lo, hi))
+
+
+def _cupy_ops(cp) -> SimpleNamespace:
+    return _ufunc_ops("cupy", cp, lambda x, lo, hi: cp.minimum(cp.maximum(x, lo), hi))
 
 
 def _torch_ops() -> SimpleNamespace:
     def _t(x, like):
         return x if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=like.dtype, device=like.device)
 
-    def maximum(a, b):
+    def bound(a, b, both, side: str):
+        """``both(a, b)`` for two tensors; ``clamp`` (``side`` = "min" / "max") when one is a number."""
         if not isinstance(b, torch.Tensor):
-            return torch.clamp(a, min=b)
+            return torch.clamp(a, **{side: b})
         if not isinstance(a, torch.Tensor):
-            return torch.clamp(b, min=a)
-        return torch.maximum(a, b)
+            return torch.clamp(b, **{side: a})
+        return both(a, b)
+
+    def maximum(a, b):
+        return bound(a, b, torch.maximum, "min")
 
     def minimum(a, b):
-        if not isinstance(b, torch.Tensor):
-            return torch.clamp(a, max=b)
-        if not isinstance(a, torch.Tensor):
-            return torch.clamp(b, max=a)
-        return torch.minimum(a, b)
+        return bound(a, b, torch.minimum, "max")
 
     def where(c, a, b):
         like = a if isinstance(a, torch.Tensor) else b
         return torch.where(c, _t(a, like), _t(b, like))
 
-    return SimpleNamespace(
-        name="torch",
-        exp=torch.exp,
-        log=torch.log,
-        tanh=torch.tanh,
-        cos=torch.cos,
-        abs=torch.abs,
-        floor=torch.floor,
+    return _namespace(
+        "torch",
+        torch,
         maximum=maximum,
         minimum=minimum,
         where=where,
@@ -92,37 +102,19 @@ def _torch_ops() -> SimpleNamespace:
     )
 
 
-def _cupy_ops(cp) -> SimpleNamespace:
-    # Only ufuncs and cupy.where: everything here is legal inside ``cupy.fuse``.
-    return SimpleNamespace(
-        name="cupy",
-        exp=cp.exp,
-        log=cp.log,
-        tanh=cp.tanh,
-        cos=cp.cos,
-        abs=cp.abs,
-        floor=cp.floor,
-        maximum=cp.maximum,
-        minimum=cp.minimum,
-        where=cp.where,
-        clip=lambda x, lo, hi: cp.minimum(cp.maximum(x, lo), hi),
-        pow=cp.power,
-        sigmoid=lambda x: 0.5 * (cp.tanh(0.5 * x) + 1.0),
-    )
-
-
 _NP = _np_ops()
 _TORCH = _torch_ops() if torch is not None else None
 _CUPY_CACHE: dict[str, SimpleNamespace] = {}
 
 
 def is_torch(x: Any) -> bool:
+    """``x`` is a torch tensor (any device)."""
     return torch is not None and isinstance(x, torch.Tensor)
 
 
 def is_cupy(x: Any) -> bool:
-    mod = type(x).__module__
-    return mod.startswith("cupy")
+    """``x`` is a CuPy array (checked by type, without importing CuPy)."""
+    return type(x).__module__.startswith("cupy")
 
 
 def ops_for(x: Any) -> SimpleNamespace:
@@ -159,15 +151,20 @@ def split_channels(images):
     return planes[0], planes[1], planes[2]
 
 
-def merge_channels(r, g, b):
-    """Three ``(N, H, W)`` planes -> ``(N, H, W, 3)``."""
-    if is_torch(r):
-        return torch.stack([r, g, b], dim=-1)
-    if is_cupy(r):
+def stack_last(arrays):
+    """Arrays of one shape ``S`` (one backend) -> one array ``S + (len(arrays),)``."""
+    if is_torch(arrays[0]):
+        return torch.stack(list(arrays), dim=-1)
+    if is_cupy(arrays[0]):
         import cupy
 
-        return cupy.stack([r, g, b], axis=-1)
-    return np.stack([r, g, b], axis=-1)
+        return cupy.stack(arrays, axis=-1)
+    return np.stack(arrays, axis=-1)
+
+
+def merge_channels(r, g, b):
+    """Three ``(N, H, W)`` planes -> ``(N, H, W, 3)``."""
+    return stack_last([r, g, b])
 
 
 def param_columns(params, k: int):
@@ -189,6 +186,7 @@ def asarray_like(x, like):
 
 
 def to_numpy(x) -> np.ndarray:
+    """A NumPy array of ``x`` (torch / CuPy arrays are copied to the host)."""
     if is_torch(x):
         return x.detach().cpu().numpy()
     if is_cupy(x):

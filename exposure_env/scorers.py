@@ -18,10 +18,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from rewards.metrics import crop_statistics
-
 from .backend import ops_for
 from .datasets.pack import ImagePack
+from .image_statistics import crop_statistics
 
 
 @runtime_checkable
@@ -76,7 +75,7 @@ class StatisticsScorer:
 
     Fitting: ``num_crops`` random ``crop_size`` crops (with flips) of the target photos, their
     statistics ``(luminance mean, 2 x luminance std, mean HLS saturation)`` from
-    :func:`rewards.metrics.crop_statistics`, their mean ``mu`` and covariance ``Sigma``
+    :func:`exposure_env.image_statistics.crop_statistics`, their mean ``mu`` and covariance ``Sigma``
     (+ ``ridge`` on the diagonal so one-photo or flat target sets stay invertible).
     ``score(x) = -sqrt((s(x) - mu)^T Sigma^-1 (s(x) - mu))``: 0 at the target mean, about -1 one
     standard deviation away, linear in the distance far away (bounded per-step rewards).

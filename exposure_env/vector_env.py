@@ -24,8 +24,7 @@ an :class:`~exposure_env.env.ExposureEnv` seeded with ``seed + i`` given the sam
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -34,13 +33,15 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from .datasets.pack import ImagePack
-from .env import EpisodeBatch, action_space, observation_space
+from .episode_batch import make_engine
+from .env_config import EnvConfig
 from .render import display_uint8
 from .scorers import Scorer
 
 
 class ExposureVectorEnv(VectorEnv):
-    """``num_envs`` lock-stepped Exposure episodes (same keyword arguments as ``ExposureEnv``).
+    """``num_envs`` lock-stepped Exposure episodes; the task settings as for ``ExposureEnv``
+    (an :class:`EnvConfig` and/or its fields as keyword arguments).
 
     ``reset(seed=s)`` seeds env ``i`` with ``s + i`` (a list seeds each env); ``reset(options=
     {"reset_mask": mask})`` restarts only the masked envs. ``keep_frames=True`` records every
@@ -53,33 +54,20 @@ class ExposureVectorEnv(VectorEnv):
     def __init__(
         self,
         num_envs: int = 8,
-        source: ImagePack | str | Path | None = None,
-        scorer: Scorer | None = None,
-        filters: Sequence[str] | None = None,
-        max_steps: int = 5,
-        thumb_size: int = 64,
-        reward_scale: float = 0.05,
-        overexposure_weight: float = 1.0,
-        reuse_penalty: float = 1.0,
+        config: EnvConfig | Mapping[str, Any] | None = None,
+        *,
         seed: int | None = None,
         render_mode: str | None = "rgb_array",
         keep_frames: bool = False,
-        targets: ImagePack | str | Path | None = None,
+        **settings: Any,
     ):
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
-        self.engine = EpisodeBatch(
-            num_envs, source, scorer, filters, max_steps, thumb_size, reward_scale, overexposure_weight, reuse_penalty, keep_frames, targets
-        )
-        self.filters = self.engine.filters
+        self.engine = make_engine(num_envs, config, settings, keep_frames, render_mode)
+        self.config, self.filters, self.render_mode = self.engine.config, self.engine.filters, render_mode
         self.num_envs = self.engine.num_envs
-        self.single_observation_space = observation_space(len(self.filters), max_steps, thumb_size)
-        self.single_action_space = action_space(self.filters)
+        self.single_observation_space, self.single_action_space = self.engine.spaces()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.render_mode = render_mode
-        self._seed = seed
-        self._started = False
+        self._seed, self._started = seed, False
         self._autoreset = np.zeros(self.num_envs, bool)
         self._names = np.array([f.short_name for f in self.filters])
 

@@ -1,4 +1,4 @@
-"""Policies: RLlib RLModules and learners, export, and the batch retoucher.
+"""Policies: RLlib RLModules and learners, the ``.exposure`` file (export, load), the retoucher.
 
 ``policies.Retoucher(path).retouch(image) -> (image, edits)`` and ``policies.load_policy(path)``
 are the Python API for applying an exported policy (imported lazily: ``import policies`` stays
@@ -7,7 +7,7 @@ light until one of them is used).
 
 from __future__ import annotations
 
-_LAZY = {"Retoucher": "policies.retoucher", "load_policy": "policies.export", "export_policy": "policies.export"}
+_LAZY = {"Retoucher": "policies.retoucher", "load_policy": "policies.policy_file", "export_policy": "policies.export"}
 
 __all__ = sorted(_LAZY)
 

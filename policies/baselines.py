@@ -28,8 +28,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from exposure_env import io as image_io
+from exposure_env import resample
 from exposure_env.colour import luminance
 from exposure_env.colourspace import linear_to_srgb
+from exposure_env.image_statistics import STATISTICS, crop_statistics
 from rewards import metrics
 
 DISPLAY_GAMMA = 1.0 / 2.2
@@ -137,7 +139,7 @@ def working_size(image: np.ndarray, max_side: int | None) -> np.ndarray:
     if not max_side or max(h, w) <= max_side:
         return np.asarray(image, np.float32)
     s = max_side / max(h, w)
-    return image_io.resize_area(image, max(1, round(h * s)), max(1, round(w * s)))
+    return resample.resize_area(image, max(1, round(h * s)), max(1, round(w * s)))
 
 
 def load_photos(folder: str | Path, space: str, max_side: int | None = 512) -> PhotoSet:
@@ -170,7 +172,7 @@ def match_pairs(inputs: PhotoSet, paired: PhotoSet) -> list[np.ndarray]:
         (h, w), (gh, gw) = img.shape[:2], gt.shape[:2]
         if abs(h / w - gh / gw) > 0.01 * (h / w):
             raise ValueError(f"{name}: paired photo has another aspect ratio ({gw} x {gh} vs {w} x {h})")
-        out.append(gt if (gh, gw) == (h, w) else image_io.resize_area(gt, h, w))
+        out.append(gt if (gh, gw) == (h, w) else resample.resize_area(gt, h, w))
     return out
 
 
@@ -239,7 +241,7 @@ def evaluate(
     needy = [name for name, fn in methods.items() if getattr(fn, "needs_truth", False)]
     if needy and paired is None:
         raise ValueError(f"{needy[0]} needs the paired ground truth (--paired)")
-    target_stats = metrics.crop_statistics(metrics.evaluation_crops(targets, np.random.default_rng(seed)))
+    target_stats = crop_statistics(metrics.evaluation_crops(targets, np.random.default_rng(seed)))
     scores, outputs = [], {}
     for name, fn in methods.items():
         if getattr(fn, "needs_truth", False):
@@ -248,7 +250,7 @@ def evaluate(
             raw = [fn(img) for img in inputs]
         outs = [np.clip(np.asarray(o, np.float32), 0.0, 1.0) for o in raw]
         outputs[name] = outs
-        stats = metrics.crop_statistics(metrics.evaluation_crops(outs, np.random.default_rng(seed)))
+        stats = crop_statistics(metrics.evaluation_crops(outs, np.random.default_rng(seed)))
         row = MethodScores(name, metrics.intersection_from_statistics(stats, target_stats))
         if paired is not None:
             row.set_paired(metrics.paired_scores(outs, paired))
@@ -279,7 +281,7 @@ def markdown_table(evaluation: Evaluation) -> str:
     head += [h for h, _, _ in PAIRED_COLUMNS] if paired else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in evaluation.scores:
-        cells = [s.method] + [f"{s.histogram[k]:.1f}" for k in (*metrics.STATISTICS, "average")]
+        cells = [s.method] + [f"{s.histogram[k]:.1f}" for k in (*STATISTICS, "average")]
         if paired:
             cells += [_cell(getattr(s, attr), spec) for _, attr, spec in PAIRED_COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
@@ -289,7 +291,7 @@ def markdown_table(evaluation: Evaluation) -> str:
 def _fit(image: np.ndarray, box: int) -> np.ndarray:
     h, w = image.shape[:2]
     s = box / max(h, w)
-    return image_io.resize_area(image, max(1, round(h * s)), max(1, round(w * s)))
+    return resample.resize_area(image, max(1, round(h * s)), max(1, round(w * s)))
 
 
 def contact_sheet(

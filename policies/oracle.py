@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from exposure_env import filters as filter_registry
+from exposure_env.backend import ops_for as filter_ops
 from exposure_env.edits import Edit, apply_edits
-from exposure_env.filters.base import BlendFilter, ops_of as filter_ops
-from exposure_env.io import resize_area
+from exposure_env.filters.base import BlendFilter
+from exposure_env.resample import resize_area
 
 #: Orders tried as they are (besides the greedy search); filters missing from the set are skipped.
 CANONICAL_ORDERS: tuple[tuple[str, ...], ...] = (

@@ -50,9 +50,12 @@ from torch import nn
 
 from exposure_env import filters as filter_registry
 from exposure_env.style_features import feature_dim, style_features
+from rewards.networks import ConvEncoder, mlp, with_state_planes
 
 from .action_dist import filter_params_distribution, param_mask
-from .networks import ConvEncoder, mlp, with_state_planes
+from .rllib_deprecations import silence as _silence_rllib_internal_deprecations
+
+_silence_rllib_internal_deprecations()  # RLModule.__init__'s own RLModuleConfig notice (see there)
 
 #: The paper's sizes (SPEC §5).
 PAPER_MODEL = {

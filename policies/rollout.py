@@ -6,7 +6,7 @@ retoucher. The policy is either an :class:`policies.rl_module.ExposureRLModule` 
 (e.g. a traced exported policy), with ``params`` either ``(N, P)`` -- the greedy filter's
 parameters -- or ``(N, F, P)`` -- every filter's; all in action units [-1, 1].
 
-Each step mirrors the environment: the policy sees :func:`exposure_env.env.observe` of the
+Each step mirrors the environment: the policy sees :func:`exposure_env.spaces.observe` of the
 images (clipped to [0, OBS_MAX]) and the state vector of :func:`exposure_env.state.make_state`;
 one filter per image, its parameters clipped to [-1, 1] and mapped by
 ``Filter.params_from_action``, applied with ``Filter.apply`` (images stay linear RGB and are
@@ -22,7 +22,7 @@ import torch
 
 from exposure_env import filters as filter_registry
 from exposure_env.edits import Edit
-from exposure_env.env import observe
+from exposure_env.spaces import observe
 from exposure_env.state import make_state
 
 

@@ -1,7 +1,7 @@
 """The discriminator as a named Ray actor: one copy of the critic shared by every env runner
 and learner of a run, which owns its weights, Adam state and fake-image pool.
 
-The actor body is :class:`rewards.discriminator.LocalDiscriminator` (same methods); this module
+The actor body is :class:`rewards.critic_trainer.LocalDiscriminator` (same methods); this module
 only adds Ray placement and restart behaviour. Created with ``max_restarts=-1`` and
 ``max_task_retries=-1``: when its process dies, Ray re-runs ``__init__`` with the same arguments,
 which restores the last periodic checkpoint in ``state_dir`` (weights, optimiser, counters, RNG).
@@ -17,7 +17,8 @@ import torch
 
 from exposure_env.datasets.pack import ImagePack
 
-from .discriminator import DiscriminatorConfig, LocalDiscriminator
+from .critic_trainer import LocalDiscriminator
+from .discriminator import DiscriminatorConfig
 
 #: Default actor name (one discriminator per Ray namespace).
 DEFAULT_NAME = "exposure_discriminator"

@@ -11,16 +11,9 @@ from __future__ import annotations
 import numpy as np
 import ray
 
+from exposure_env.backend import to_numpy
+
 from .actor import DEFAULT_NAME
-
-
-def _to_host(images):
-    """NumPy view of a NumPy / torch / CuPy batch (device arrays are copied to the host)."""
-    if hasattr(images, "detach"):  # torch
-        return images.detach().cpu().numpy()
-    if hasattr(images, "__cuda_array_interface__") and hasattr(images, "get"):  # cupy
-        return images.get()
-    return images
 
 
 class DiscriminatorScorer:
@@ -48,7 +41,7 @@ class DiscriminatorScorer:
         return self._handle
 
     def score(self, images, refs=None) -> np.ndarray:
-        images = np.ascontiguousarray(_to_host(images), dtype=np.float32)
+        images = np.ascontiguousarray(to_numpy(images), dtype=np.float32)
         if len(images) == 0:
             return np.zeros(0, np.float32)
         method = self.handle.score_and_add if self.feed_fakes else self.handle.score

@@ -47,16 +47,26 @@ def ray_session(tmp_path_factory):
     ray.shutdown()
 
 
-def _has_gpu() -> bool:
-    from exposure_env.backend import cupy_or_none
+def gpu_skip_reason(keywords, cuda: bool, cupy: bool) -> str | None:
+    """Why a test with these markers cannot run here (None: it can).
 
-    return cupy_or_none() is not None
+    ``gpu`` needs a CUDA GPU that torch sees; ``cupy`` needs CuPy on a GPU as well. A torch-CUDA
+    test is therefore not skipped on a CUDA machine without CuPy.
+    """
+    if ("gpu" in keywords or "cupy" in keywords) and not cuda:
+        return "no CUDA GPU on this machine"
+    if "cupy" in keywords and not cupy:
+        return "CuPy is not installed (pip install '.[gpu]')"
+    return None
 
 
 def pytest_collection_modifyitems(config, items):
-    if _has_gpu():
-        return
-    skip = pytest.mark.skip(reason="no CUDA GPU / CuPy on this machine")
+    from exposure_env.backend import cupy_or_none
+    from exposure_env.system import usable_gpus
+
+    cuda = usable_gpus() > 0
+    cupy = cuda and cupy_or_none() is not None
     for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+        reason = gpu_skip_reason(item.keywords, cuda, cupy)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))

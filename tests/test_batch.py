@@ -1,4 +1,4 @@
-"""policies.batch: the pipelined batch writes what the sequential one writes, keeps every safety
+"""tune_configs.batch.pipeline: the pipelined batch writes what the sequential one writes, keeps every safety
 guarantee, and holds a bounded number of photos in memory whatever the folder size."""
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import pytest
 import tifffile
 
 from exposure_env import io as image_io
-from policies import batch
-from policies import retoucher as R
 from policies.export import export_policy
-from policies.retoucher import Retoucher, RetouchError, retouch_paths
+from policies.retoucher import Retoucher
+from tune_configs.batch import pipeline as batch
+from tune_configs.batch import stages as R
+from tune_configs.batch.jobs import RetouchError
+from tune_configs.batch.retouch import retouch_paths
 
 from .policy_fixtures import tiny_module
 

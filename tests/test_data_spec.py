@@ -151,7 +151,7 @@ def test_paired_training_run(ray_session, paired_dirs, tmp_path, monkeypatch):
     import json
 
     from tune_configs.commands.train_cmd import settings_from_options
-    from tune_configs.training import run_training
+    from tune_configs.run_loop import run_training
 
     monkeypatch.setenv("EXPOSURE_RL_CACHE", str(tmp_path / "cache"))
     inputs, truth = paired_dirs

@@ -14,7 +14,8 @@ from exposure_env.datasets import ImagePack, demo as demo_mod, fivek as fivek_mo
 from exposure_env.datasets.augment import crop_resize, random_square_crops, square_crop_boxes
 from exposure_env.datasets.fivek import FiveKDataset, folds_dir, index_photos, read_split
 from exposure_env.datasets.folder import FolderDataset, list_photos, pack_folder
-from exposure_env.io import read_image, resize_area, write_image
+from exposure_env.io import read_image, write_image
+from exposure_env.resample import resize_area
 
 
 def photo(h, w, seed):
@@ -380,7 +381,8 @@ def test_demo_photos_are_disjoint(demo_style):
 
 def test_demo_targets_span_the_validation_truth(demo_style):
     """The critic's "real" set covers what validation asks for: luminance, contrast, saturation."""
-    from rewards.metrics import crop_statistics, intersection_from_statistics
+    from exposure_env.image_statistics import crop_statistics
+    from rewards.metrics import intersection_from_statistics
 
     st, d = demo_style
     truth = crop_statistics(d.val.paired)
@@ -397,7 +399,7 @@ def test_demo_targets_span_the_validation_truth(demo_style):
 
 def test_demo_styles_differ():
     """The second style is clearly another look: brighter, flatter, warmer, less saturated."""
-    from rewards.metrics import crop_statistics
+    from exposure_env.image_statistics import crop_statistics
 
     raw = demo_mod.build_demo(0, {"train_inputs": 8, "train_targets": 8, "val": 64}).val.images
     expert, faded = crop_statistics(demo_mod.expert_style(raw)), crop_statistics(demo_mod.get_style("faded").apply(raw))

@@ -11,16 +11,15 @@ from torch import nn
 
 from exposure_env.datasets.pack import ImagePack
 from rewards import schedule
+from rewards.critic_trainer import CHECKPOINT_NAME, LocalDiscriminator
 from rewards.discriminator import (
-    CHECKPOINT_NAME,
     Discriminator,
     DiscriminatorConfig,
-    FakePool,
-    LocalDiscriminator,
     critic_loss,
     image_statistics,
     load_weights,
 )
+from rewards.fake_pool import FakePool
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread():

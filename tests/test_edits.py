@@ -80,6 +80,7 @@ def test_torch_gradients_flow_through_edits():
 
 
 @pytest.mark.gpu
+@pytest.mark.cupy
 @pytest.mark.parametrize("edits", [FIVE, OTHERS])
 def test_cupy_fused_edit_list(edits, rng):
     cp = pytest.importorskip("cupy")

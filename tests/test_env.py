@@ -11,12 +11,12 @@ import pytest
 import torch
 
 import exposure_env  # noqa: F401  (registers Exposure-v0)
-from exposure_env import filters
+from exposure_env import filters, penalties
 from exposure_env.datasets import ImagePack
 from exposure_env.edits import Edit
-from exposure_env.env import OBS_MAX, ExposureEnv, observe
+from exposure_env.env import ExposureEnv
 from exposure_env.scorers import PairedTargetScorer, StatisticsScorer
-from rewards import penalties
+from exposure_env.spaces import OBS_MAX, observe
 
 
 class MeanScorer:
@@ -268,7 +268,7 @@ def test_configuration_errors(photo_pack):
         env.step({"filter": 8, "params": np.zeros(24, np.float32)})
 
 
-# --- rewards.penalties: one formula, NumPy and torch -------------------------------------
+# --- exposure_env.penalties: one formula, NumPy and torch -------------------------------------
 
 
 def test_penalties_numpy_and_torch_agree():

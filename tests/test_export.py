@@ -13,8 +13,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from policies.export import DROPOUT_FILE, ONNX_FILE, POLICY_FILE, PolicyFileError, export_policy, load_policy, read_metadata
+from policies.export import export_policy
+from policies.policy_file import DROPOUT_FILE, ONNX_FILE, POLICY_FILE, PolicyFileError, load_policy, read_metadata
 from tune_configs.cli import app
+from tune_configs.run_layout import checkpoint_info
 
 from .policy_fixtures import tiny_module
 
@@ -102,7 +104,7 @@ def test_checkpoint_layouts(module, tmp_path):
     scores = {"average": 71.5}
     (tmp_path / "run" / "summary.json").write_text(json.dumps({"checkpoint": str(algo), "final_scores": scores, "baseline_scores": {}}))
     for ckpt in (tmp_path / "module_ckpt", algo):
-        out = export_policy(ckpt, tmp_path / f"{ckpt.name}.exposure")
+        out = export_policy(ckpt, tmp_path / f"{ckpt.name}.exposure", metadata=checkpoint_info(ckpt))
         got = load_policy(out)(image, state)
         for a, b in zip(ref, got):
             np.testing.assert_array_equal(a, b)
@@ -113,9 +115,13 @@ def test_checkpoint_layouts(module, tmp_path):
 
 
 def test_load_needs_no_ray(exported):
+    """Loading and applying a policy (the reader and the retoucher's inference API) never imports Ray."""
     code = (
-        "import sys; from policies.export import load_policy; "
+        "import sys; import numpy as np; from policies.policy_file import load_policy; "
+        "from policies.retoucher import Retoucher; "
         f"p = load_policy({str(exported)!r}); "
+        "out, edits = Retoucher(p, backend='numpy').retouch(np.full((40, 56, 3), 0.3, np.float32)); "
+        "assert out.shape == (40, 56, 3) and len(edits) == 5, (out.shape, edits); "
         "assert not any(m == 'ray' or m.startswith('ray.') for m in sys.modules), 'ray imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

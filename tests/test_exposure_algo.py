@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from exposure_env import filters as F
-from exposure_env.env import action_space, observation_space
+from exposure_env.spaces import action_space, observation_space
 from policies.exposure_algo.replay import StatePool
 
 SMALL_D = {
@@ -113,7 +113,7 @@ def test_decision_time_dropout_is_an_option():
 def test_exposure_is_a_registered_algorithm_with_its_recipes(tmp_path):
     from policies.exposure_algo.algorithm import ExposureConfig
     from policies.exposure_algo.module import ExposureAlgoRLModule
-    from tune_configs import algorithms, recipes
+    from tune_configs import algorithms, overrides, recipes
     from tune_configs.commands.train_cmd import settings_from_options
 
     assert algorithms.check_algo("exposure") == "exposure" and "exposure" in algorithms.ALGORITHMS
@@ -136,7 +136,7 @@ def test_exposure_is_a_registered_algorithm_with_its_recipes(tmp_path):
                   resume=None, config=[], name=None, results_dir=tmp_path, seed=0, dashboard=False)
     s = settings_from_options(algo="exposure", demo=True, **common)
     assert s.recipe.name == "demo" and s.recipe.algo == "exposure"
-    assert recipes.apply_overrides(s.recipe, ["policy_lr=1e-4"]).training["policy_lr"] == 1e-4
+    assert overrides.apply_overrides(s.recipe, ["policy_lr=1e-4"]).training["policy_lr"] == 1e-4
     s = settings_from_options(algo=None, demo=True, **common)
     assert s.recipe.name == "demo" and s.recipe.algo == "exposure"
     s = settings_from_options(algo="ppo", demo=True, **common)
@@ -160,7 +160,8 @@ def test_algorithm_trains_syncs_the_critic_checkpoints_and_exports(ray_session, 
     ray = ray_session
     from ray.rllib.algorithms.algorithm import Algorithm
 
-    from policies.export import export_policy, load_policy
+    from policies.export import export_policy
+    from policies.policy_file import load_policy
     from rewards.actor import get_or_create_discriminator
     from tune_configs.algorithms import build_config
 

@@ -1,4 +1,4 @@
-"""The Exposure actor-critic's update math (policies.exposure_algo.losses), pure torch, no Ray."""
+"""The Exposure actor-critic's update math (policies.exposure_algo.td_update, .update_parts), pure torch, no Ray."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from exposure_env import filters as F
-from exposure_env.env import action_space, observation_space
+from exposure_env.spaces import action_space, observation_space
 from exposure_env.state import make_state
-from policies.exposure_algo.losses import (
+from policies.exposure_algo.td_update import exposure_losses
+from policies.exposure_algo.update_parts import (
     UpdateSettings,
     advance_state,
     apply_chosen,
-    exposure_losses,
     frozen_copy,
     mixed_log_probs,
     sample_choice,
@@ -251,7 +251,7 @@ def test_one_step_exposure_task_is_solved_within_a_tenth_of_a_stop():
 
 def test_blend_filters_off_half_still_passes_a_gradient():
     """S+ maps a < 0 to "off" (amount 0): the deterministic head must still learn to turn it on."""
-    from policies.exposure_algo.losses import action_params
+    from policies.exposure_algo.update_parts import action_params
 
     sat = F.get("S+")
     a = torch.tensor([[-0.5], [0.3]], requires_grad=True)

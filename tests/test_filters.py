@@ -61,6 +61,7 @@ def test_filter_matches_reference(name, backend, rng):
 
 
 @pytest.mark.gpu
+@pytest.mark.cupy
 @pytest.mark.parametrize("name", NAMES)
 def test_filter_cupy_fused_matches_reference(name, rng):
     cp = pytest.importorskip("cupy")
@@ -73,6 +74,7 @@ def test_filter_cupy_fused_matches_reference(name, rng):
 
 
 @pytest.mark.gpu
+@pytest.mark.cupy
 def test_cupy_params_and_unfused_ops(rng):
     cp = pytest.importorskip("cupy")
     from exposure_env.backend import merge_channels, param_columns, split_channels

@@ -12,14 +12,8 @@ import tifffile
 from PIL import Image
 
 from exposure_env.colourspace import detect_space, linear_to_srgb, linearize, srgb_to_linear
-from exposure_env.io import (
-    ImageError,
-    area_weights,
-    read_image,
-    resize_area,
-    thumbnail,
-    write_image,
-)
+from exposure_env.io import ImageError, read_image, write_image
+from exposure_env.resample import area_weights, resize_area, thumbnail
 
 
 def smooth_image(h: int, w: int, seed: int = 0) -> np.ndarray:

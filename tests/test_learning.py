@@ -41,8 +41,10 @@ def _gamma_style_packs(seed: int = 0):
 def test_default_recipe_learns_a_gamma_style(ray_session, tmp_path, monkeypatch):
     from tune_configs import data as data_module
     from tune_configs.data import DataSpec
-    from tune_configs.recipes import apply_overrides, default_recipe_name, get_recipe
-    from tune_configs.training import TrainSettings, run_training
+    from tune_configs.overrides import apply_overrides
+    from tune_configs.recipes import default_recipe_name, get_recipe
+    from tune_configs.run_loop import run_training
+    from tune_configs.settings import TrainSettings
 
     monkeypatch.setattr(data_module, "_packs", lambda spec: _gamma_style_packs(spec.seed))
     recipe = get_recipe(default_recipe_name("folders", gpus=0))

@@ -1,4 +1,4 @@
-"""rewards.metrics against hand computations."""
+"""rewards.metrics and exposure_env.image_statistics against hand computations."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import colorsys
 import numpy as np
 import pytest
 
+from exposure_env import image_statistics
 from rewards import metrics
 
 
@@ -18,19 +19,19 @@ def test_hls_saturation_matches_colorsys(rng):
     px = rng.random((200, 3))
     px[:5] = [[0, 0, 0], [1, 1, 1], [0.3, 0.3, 0.3], [1, 0, 0], [0.9, 0.95, 1.0]]
     expected = np.array([colorsys.rgb_to_hls(*p)[2] for p in px])
-    np.testing.assert_allclose(metrics.hls_saturation(px), expected, atol=1e-12)
+    np.testing.assert_allclose(image_statistics.hls_saturation(px), expected, atol=1e-12)
 
 
 def test_crop_statistics_hand_values():
     # constant (0.2, 0.4, 0.6): L = 0.054 + 0.268 + 0.036 = 0.358, no contrast, S = 0.4 / 0.8
-    s = metrics.crop_statistics(_const([0.2, 0.4, 0.6]))
+    s = image_statistics.crop_statistics(_const([0.2, 0.4, 0.6]))
     np.testing.assert_allclose(s, [[0.358, 0.0, 0.5]], atol=1e-9)
     # black/white checkerboard: mean 0.5, std 0.5 -> contrast 1.0, greys -> saturation 0
     board = np.indices((8, 8)).sum(axis=0) % 2
     img = np.repeat(board[None, :, :, None], 3, axis=-1).astype(np.float32)
-    np.testing.assert_allclose(metrics.crop_statistics(img), [[0.5, 1.0, 0.0]], atol=1e-9)
+    np.testing.assert_allclose(image_statistics.crop_statistics(img), [[0.5, 1.0, 0.0]], atol=1e-9)
     # values are clipped to [0, 1] first
-    np.testing.assert_allclose(metrics.crop_statistics(_const([3.0, 3.0, 3.0]))[0], [1.0, 0.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(image_statistics.crop_statistics(_const([3.0, 3.0, 3.0]))[0], [1.0, 0.0, 0.0], atol=1e-9)
 
 
 def test_evaluation_crops_shape_and_content(rng):

@@ -1,4 +1,4 @@
-"""policies.retoucher: decisions on thumbnails, full-size apply, and the safe batch driver."""
+"""policies.retoucher (decisions on thumbnails, full-size apply) and the safe batch driver (tune_configs.batch)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from exposure_env import io as image_io
+from exposure_env import resample
 from exposure_env.edits import apply_edits, edits_from_json
 from policies.export import export_policy
-from policies.retoucher import Retoucher, RetouchError, retouch_paths
+from policies.retoucher import Retoucher
+from tune_configs.batch.jobs import RetouchError
+from tune_configs.batch.retouch import retouch_paths
 from tune_configs.cli import app
 
 from .policy_fixtures import tiny_module
@@ -50,14 +53,14 @@ def _tree_digest(folder: Path) -> dict:
 
 def test_resolution_independent(retoucher):
     photo = _photo(256, 384)
-    half = image_io.resize_area(photo, 128, 192)  # an exact 2x box downscale
+    half = resample.resize_area(photo, 128, 192)  # an exact 2x box downscale
     out, edits = retoucher.retouch(photo)
     out_half, edits_half = retoucher.retouch(half)
     assert [e.filter for e in edits] == [e.filter for e in edits_half]
     for a, b in zip(edits, edits_half):
         np.testing.assert_allclose(a.params, b.params, atol=1e-4)
     assert len(edits) == 5 and len({e.filter for e in edits}) == 5  # used filters are masked
-    t_full, t_half = image_io.thumbnail(out, 64), image_io.thumbnail(out_half, 64)
+    t_full, t_half = resample.thumbnail(out, 64), resample.thumbnail(out_half, 64)
     assert np.abs(t_full - t_half).max() < 2e-3
     assert not np.allclose(out, photo, atol=1e-3)  # something was edited
 
@@ -67,7 +70,7 @@ def test_decision_is_the_thumbnail_rollout(retoucher):
     d1, d2 = retoucher.decide(photo), retoucher.decide(photo)
     assert d1.edits == d2.edits and len(d1.frames) == 6 and d1.frames[0].shape == (1, 64, 64, 3)
     # the last frame is the edit list applied to the thumbnail
-    np.testing.assert_allclose(d1.frames[-1][0], apply_edits(image_io.thumbnail(photo, 64), d1.edits[0], tiled=False), atol=1e-5)
+    np.testing.assert_allclose(d1.frames[-1][0], apply_edits(resample.thumbnail(photo, 64), d1.edits[0], tiled=False), atol=1e-5)
     # the full-size result is the edit list applied once
     out, edits = retoucher.retouch(photo)
     np.testing.assert_array_equal(out, apply_edits(photo, edits))
@@ -275,6 +278,7 @@ def test_benchmark_report_section_helper(tmp_path):
 
 
 @pytest.mark.gpu
+@pytest.mark.cupy
 def test_cupy_backend_agrees(policy_file, retoucher):
     photo = _photo(300, 400, seed=4)
     ref, edits = retoucher.retouch(photo)
@@ -287,7 +291,8 @@ def test_cupy_backend_agrees(policy_file, retoucher):
 
 def test_python_api_is_exposed_at_package_level():
     import policies
-    from policies.export import export_policy, load_policy
+    from policies.export import export_policy
+    from policies.policy_file import load_policy
     from policies.retoucher import Retoucher
 
     assert policies.Retoucher is Retoucher and policies.load_policy is load_policy and policies.export_policy is export_policy

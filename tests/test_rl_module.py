@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from exposure_env import filters as filter_registry
-from exposure_env.env import action_space, observation_space
+from exposure_env.spaces import action_space, observation_space
 from policies.action_dist import FilterParamsDistribution, filter_params_distribution, param_mask
 
 FILTERS = filter_registry.DEFAULT_FILTERS

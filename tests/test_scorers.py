@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from exposure_env.datasets import ImagePack
+from exposure_env.image_statistics import crop_statistics
 from exposure_env.scorers import PairedTargetScorer, Scorer, StatisticsScorer, requires_refs
-from rewards.metrics import crop_statistics
 
 
 def test_protocol_and_requires_refs():

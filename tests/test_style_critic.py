@@ -11,9 +11,11 @@ import torch
 from exposure_env import filters as F
 from exposure_env.state import NUM_FIXED, STEP, make_state
 from exposure_env.style_features import feature_dim, style_features
-from policies.exposure_algo.losses import UpdateSettings, _unused_mixture_log_probs, episode_losses, frozen_copy
+from policies.exposure_algo.episode_update import _unused_mixture_log_probs, episode_losses
+from policies.exposure_algo.update_parts import UpdateSettings, frozen_copy
 from policies.rl_module import PolicyNet, ValueNet, resolve_model_config
-from rewards.discriminator import Discriminator, LocalDiscriminator, critic_loss
+from rewards.critic_trainer import LocalDiscriminator
+from rewards.discriminator import Discriminator, critic_loss
 from exposure_env.datasets.pack import ImagePack
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -9,8 +10,10 @@ import numpy as np
 import pytest
 
 from tune_configs.data import DataSpec
-from tune_configs.recipes import Recipe, apply_overrides, get_recipe, parse_value
-from tune_configs.training import ConfigError, TrainSettings, parse_duration, run_training
+from tune_configs.overrides import apply_overrides, parse_value
+from tune_configs.recipes import Recipe, get_recipe
+from tune_configs.run_loop import run_training
+from tune_configs.settings import ConfigError, TrainSettings, parse_duration
 
 
 def tiny_recipe(**changes) -> Recipe:
@@ -36,9 +39,13 @@ def tiny_recipe(**changes) -> Recipe:
 def test_parse_values_and_durations():
     assert parse_value("1e-4") == 1e-4 and parse_value("[16, 32]") == [16, 32]
     assert parse_value("true") is True and parse_value("abc") == "abc"
+    assert parse_value(" FALSE ") is False and parse_value("none") is None and parse_value("'x y'") == "x y"
     assert parse_duration("90") == 90 and parse_duration("10m") == 600 and parse_duration("1.5h") == 5400
+    assert parse_duration("45s") == 45.0 and parse_duration(7) == 7.0 and parse_duration(None) is None
     with pytest.raises(ValueError, match="stop-time"):
         parse_duration("5x")
+    with pytest.raises(ValueError, match="positive"):
+        parse_duration("0m")
 
 
 def test_overrides_are_typed_and_validated():
@@ -47,6 +54,12 @@ def test_overrides_are_typed_and_validated():
     assert r.training["lr"] == 1e-4 and r.training["num_epochs"] == 3 and isinstance(r.training["num_epochs"], int)
     assert r.model["hidden"] == 32 and r.env["reward_scale"] == 0.2
     assert r.discriminator["n_critic"] == 2 and r.eval_every == 7
+    assert get_recipe("demo-ppo").training["lr"] == 5e-4 and "hidden" not in get_recipe("demo-ppo").model  # a copy changed
+    r = apply_overrides(get_recipe("demo"), ["run.stop_time=10m", "env.filters=['E', 'G']", "env.reward_scale=1",
+                                             "discriminator.channels=[8, 16]", "run.stop_iters=3", "choice_lr=none"])
+    assert r.stop_time == 600.0 and r.stop_iters == 3 and r.env["filters"] == ("E", "G")
+    assert r.env["reward_scale"] == 1.0 and isinstance(r.env["reward_scale"], float)
+    assert r.discriminator["channels"] == (8, 16) and r.training["choice_lr"] is None
     for bad, match in [
         ("bogus=1", "bogus"),
         ("lr=abc", "lr"),
@@ -56,13 +69,102 @@ def test_overrides_are_typed_and_validated():
         ("env.reward_scale=[1]", "number"),
         ("noequals", "KEY=VALUE"),
         ("run.stop_iters=x", "number"),
+        ("env.scorer=magic", "one of discriminator, statistics, paired"),
+        ("env.max_steps=0", "max_steps must be an integer >= 1"),
+        ("env.filters=['E', 'Q']", "unknown filter 'Q'"),
+        ("env.source='x.npz'", "unknown env setting"),
+        ("run.name=x", "unknown run setting"),
+        ("run.algo=sac", "unknown algorithm"),
+        ("nogroup.x=1", "unknown group"),
     ]:
         with pytest.raises(ValueError, match=match):
             apply_overrides(get_recipe("demo-ppo"), [bad])
 
 
+def test_config_keys_come_from_the_typed_configs():
+    """--config keys, types and defaults are the dataclasses' fields: EnvConfig, RewardSource, DiscriminatorConfig."""
+    import dataclasses
+
+    from exposure_env.env_config import EnvConfig
+    from rewards.discriminator import DiscriminatorConfig
+    from tune_configs.overrides import describe_keys, group_keys
+    from tune_configs.rllib_env import TASK_KEYS, RewardSource
+
+    recipe = get_recipe("demo")
+    env = group_keys("env", recipe)
+    assert TASK_KEYS == ("filters", "max_steps", "thumb_size", "reward_scale", "overexposure_weight", "reuse_penalty")
+    assert set(env) == set(TASK_KEYS) | {"scorer", "critic_fakes"}
+    assert {k: env[k].default for k in TASK_KEYS} == {k: getattr(EnvConfig(), k) for k in TASK_KEYS}
+    assert env["scorer"].default == RewardSource().scorer == "discriminator" and env["critic_fakes"].default == "all"
+    disc = group_keys("discriminator", recipe)
+    assert {k: v.default for k, v in disc.items()} == dataclasses.asdict(DiscriminatorConfig())
+    run = group_keys("run", recipe)
+    assert set(run) == {f.name for f in dataclasses.fields(Recipe)} - {"name", "training", "model", "env", "discriminator"}
+    assert run["stop_time"].default is None and run["train_eval_crops"].default == 64
+    training = group_keys("training", recipe)
+    assert training["policy_lr"].default is not None and training["update"].default == "episode"
+    lines = describe_keys(recipe)
+    assert "env.reward_scale  float = 0.1  weight of the score gain in the reward (>= 0)" in lines
+    assert "run.stop_time  float | None = 300.0  stop after this many seconds (10m, 1h)" in lines
+    assert "policy_lr  float | None = 0.0002" in lines
+
+
+def test_recipes_resolve_to_the_algorithms_defaults(tmp_path):
+    """Recipes name only what they change; the built configs carry the algorithm's defaults."""
+    from tune_configs.algorithms import PPO_DEFAULTS, build_config, training_defaults
+
+    env = {"inputs": str(tmp_path / "in.npz"), "scorer": {"kind": "discriminator", "name": "d"}}
+    demo_ppo = get_recipe("demo-ppo")
+    for algo in ("ppo", "appo"):
+        cfg = build_config(algo, env, model_config=demo_ppo.model, training=demo_ppo.training, num_env_runners=1)
+        assert (cfg.lr, cfg.gamma, cfg.lambda_, cfg.clip_param, cfg.vf_loss_coeff, cfg.grad_clip) == (5e-4, 1.0, 0.95, 0.2, 1.0, 1.0)
+        assert cfg.entropy_coeff == 0.01 and cfg.train_batch_size_per_learner == 640
+    assert cfg.minibatch_size != 160  # PPO's minibatching does not reach APPO
+    assert training_defaults("ppo")["lr"] == PPO_DEFAULTS["lr"] == 3e-4
+    laptop, demo = get_recipe("laptop"), get_recipe("demo")
+    assert demo_ppo.env == laptop.env == {"reward_scale": 0.1, "critic_fakes": "final"}
+    assert demo_ppo.discriminator == laptop.discriminator and demo.replace(name="laptop", stop_time=900.0) == laptop
+    assert (demo_ppo.num_env_runners, demo_ppo.num_envs_per_env_runner, demo_ppo.stop_time, demo_ppo.eval_every,
+            demo_ppo.lr_final_fraction) == (1, 32, 600.0, 5, 0.2)
+    fivek = build_config("exposure", env, model_config={"preset": "small"}, training=get_recipe("fivek").training, num_env_runners=0)
+    assert (fivek.update, fivek.lr_decay, fivek.total_iterations) == ("episode", True, 20_000)
+    assert get_recipe("fivek-ppo").model == get_recipe("fivek").model == {"preset": "paper"}
+
+
+def test_env_config_for_a_recipe_and_the_env_it_builds(tmp_path):
+    """recipe env group -> env_config -> the vector env RLlib builds, with EnvConfig's defaults."""
+    from types import SimpleNamespace
+
+    from exposure_env.datasets.pack import ImagePack
+    from tune_configs.rllib_env import check_env_config, env_spaces, make_vector_env
+    from tune_configs.wiring import env_config_for
+
+    rng = np.random.default_rng(0)
+    pack = ImagePack(rng.uniform(0, 1, (4, 80, 80, 3)).astype(np.float32))
+    data = SimpleNamespace(inputs=pack.save(tmp_path / "in.npz"), targets=pack.save(tmp_path / "targets.npz"))
+    recipe = apply_overrides(get_recipe("demo"), ["env.max_steps=3", "env.filters=['E', 'G', 'W']"])
+    assert env_config_for(recipe, data, "d1") == {
+        "inputs": str(data.inputs), "scorer": {"kind": "discriminator", "name": "d1", "feed": "final"},
+        "reward_scale": 0.1, "max_steps": 3, "filters": ("E", "G", "W"),
+    }
+    stats = env_config_for(apply_overrides(recipe, ["env.scorer=statistics"]), data, "unused")
+    assert stats["scorer"] == {"kind": "statistics", "targets": str(data.targets)}
+    check_env_config(stats)
+    env = make_vector_env({**stats, "num_envs": 2})
+    config = env.unwrapped.config
+    assert (config.max_steps, config.thumb_size, config.reward_scale, config.reuse_penalty) == (3, 64, 0.1, 1.0)
+    assert config.filters == ("E", "G", "W") and env.num_envs == 2
+    obs_space, _ = env_spaces(stats)
+    assert obs_space["state"].shape == env.single_observation_space["state"].shape
+    for bad, match in [({**stats, "reward": 1}, "unknown key"), ({**stats, "max_steps": 0}, "max_steps"),
+                       ({**stats, "filters": ["Q"]}, "unknown filter")]:
+        with pytest.raises(ValueError, match=match):
+            check_env_config(bad)
+
+
 def test_config_fields_fault_tolerance_and_resources(tmp_path):
-    from tune_configs.algorithms import ENV_NAME, build_config
+    from tune_configs.algorithms import build_config
+    from tune_configs.rllib_env import ENV_NAME
 
     env = {"inputs": str(tmp_path / "in.npz"), "scorer": {"kind": "discriminator", "name": "d"}}
     cfg = build_config("ppo", env, model_config={"preset": "small"}, num_env_runners=2, num_envs_per_env_runner=4)
@@ -100,14 +202,14 @@ def no_ray_start(monkeypatch):
     """Fail the test if anything tries to start Ray; check it is not running afterwards."""
     import ray
 
-    import tune_configs.training as training
+    import tune_configs.run_loop as run_loop
 
     was = ray.is_initialized()
 
     def forbidden(*a, **k):
         raise AssertionError("Ray was started for a configuration that should have been rejected")
 
-    monkeypatch.setattr(training, "init_ray", forbidden)
+    monkeypatch.setattr(run_loop, "init_ray", forbidden)
     monkeypatch.setattr(ray, "init", forbidden)
     yield
     assert ray.is_initialized() == was
@@ -196,6 +298,38 @@ def test_ppo_trains_with_discriminator_and_logs(trained_run):
     assert acc.Scalars("discriminator/pool_size")[-1].value > 0
     summary_json = json.loads((run / "summary.json").read_text())
     assert summary_json["iterations"] == 2
+    # every record of the run holds the numbers the run measured
+    final, base = summary.final_scores, summary.baseline_scores
+    assert summary.best_iteration == 2 and summary.best_scores == final  # one validation, at the end
+    for key in ("hi", "psnr", "delta_e"):
+        assert summary_json["final_scores"][key] == pytest.approx(float(final[key]), rel=1e-12)
+        assert acc.Scalars(f"eval/{key}")[-1].step == 2
+        assert acc.Scalars(f"eval/{key}")[-1].value == pytest.approx(float(final[key]), rel=1e-6)
+        assert acc.Scalars(f"eval/{key}_inputs")[-1].value == pytest.approx(float(base[key]), rel=1e-6)
+    assert summary_json["best_iteration"] == 2 and summary_json["env_steps"] == summary.env_steps
+    last = dict(zip(curve[0].split(","), curve[-1].split(",")))
+    assert last["iteration"] == "2" and last["hi"] == f"{final['hi']:.3f}" and last["hi_inputs"] == f"{base['hi']:.3f}"
+    with open(run / "progress.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["iteration"]) for r in rows] == [1, 2] and int(rows[-1]["env_steps"]) == summary.env_steps
+    assert float(rows[-1]["hi"]) == pytest.approx(float(final["hi"]), rel=1e-12) and rows[0]["hi"] == ""
+    assert summary.timings["train_s"] == pytest.approx(sum(float(r["train_s"]) for r in rows), abs=0.01)
+    # the best checkpoint holds the final weights, and they reproduce the validation scores
+    best_state, last_state = _module_state(summary.best_checkpoint), _module_state(ckpt)
+    assert best_state.keys() == last_state.keys()
+    assert all(np.array_equal(best_state[k].numpy(), last_state[k].numpy()) for k in best_state)
+    assert summary_json["best_checkpoint"] == str(summary.best_checkpoint)
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from tune_configs.data import prepare_data
+    from tune_configs.wiring import make_validator
+
+    validator = make_validator(s, prepare_data(s.data, run / "data"))
+    module = RLModule.from_checkpoint(summary.best_checkpoint / "learner_group" / "learner" / "rl_module" / "default_policy")
+    again = validator.evaluate(module)["scores"]
+    for key in ("hi", "psnr", "delta_e2000", "psnr_auto"):
+        assert again[key] == pytest.approx(float(final[key]), rel=1e-5, abs=1e-6), key
+    assert validator.baseline()["hi"] == pytest.approx(float(base["hi"]), rel=1e-9)
 
 
 @pytest.mark.slow

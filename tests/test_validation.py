@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from exposure_env import filters
+from exposure_env.image_statistics import STATISTICS
 from policies import baselines
 from rewards import metrics
 from tune_configs.validation import PAIRED_SCORE_KEYS, Validator
@@ -129,7 +130,7 @@ def test_cool_faded_folder_validation_can_see_the_style(tmp_path, monkeypatch):
     assert linear["hi_luminance"] == 0.0  # the reported zero: linear inputs are darker than any lifted black
     refs = v.references()
     for name in ("gamma", "auto"):  # display-referred outputs of the same crops do overlap the style
-        assert all(refs[name][f"hi_{k}"] > 0.0 for k in metrics.STATISTICS), (name, refs[name])
+        assert all(refs[name][f"hi_{k}"] > 0.0 for k in STATISTICS), (name, refs[name])
         assert refs[name]["hi"] > linear["hi"] + 10.0
     styled = metrics.histogram_intersection(np.stack([_faded_look(x) for x in val.images]), v.targets)
     assert styled["average"] > 50.0  # the measure rewards the look itself

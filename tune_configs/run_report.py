@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+from .run_layout import TENSORBOARD_DIR
+
 #: (column title, score key, format) of the table.
 COLUMNS = (
     ("HI %", "hi", "{:.1f}"),
@@ -46,7 +48,7 @@ def _cell(scores: dict, key: str, fmt: str) -> str:
 
 
 def report_lines(summary) -> list[str]:
-    """The report of a :class:`tune_configs.training.RunSummary` as plain text lines."""
+    """The report of a :class:`tune_configs.run_loop.RunSummary` as plain text lines."""
     rows = _rows(summary)
     columns = [c for c in COLUMNS if any(k in sc for _, sc in rows for k in (c[1],))]
     width = max(len(label) for label, _ in rows)
@@ -59,7 +61,7 @@ def report_lines(summary) -> list[str]:
         lines.append(f"  {label:<{width}s}" + "".join(f"{_cell(sc, key, fmt):>10s}" for _, key, fmt in columns))
     best = summary.best_checkpoint or summary.checkpoint
     lines.append(f"Checkpoint to export (best validation): {best}")
-    lines.append(f"TensorBoard: tensorboard --logdir {summary.run_dir / 'tb'}")
+    lines.append(f"TensorBoard: tensorboard --logdir {summary.run_dir / TENSORBOARD_DIR}")
     return lines
 
 

@@ -26,8 +26,9 @@ import numpy as np
 
 from exposure_env import filters as filter_registry
 from exposure_env.edits import apply_edits
-from exposure_env.io import thumbnail
-from rewards.metrics import crop_statistics, evaluation_crops, intersection_from_statistics, paired_scores
+from exposure_env.image_statistics import crop_statistics
+from exposure_env.resample import thumbnail
+from rewards.metrics import evaluation_crops, intersection_from_statistics, paired_scores
 
 #: Paired keys of the validation scores (``delta_e`` is CIE76) and where they come from.
 PAIRED_SCORE_KEYS = {

@@ -6,7 +6,7 @@ edge drawn uniformly), so a few photos give many distinct crops (the demo set, s
 folders). Boxes are drawn in *relative* coordinates, so a paired image (the same photo
 retouched, at any resolution with the same framing) is cropped at exactly the same place.
 
-Cropping is exact area averaging (the same weights as :func:`exposure_env.io.resize_area`)
+Cropping is exact area averaging (the same weights as :func:`exposure_env.resample.resize_area`)
 through a summed-area table, vectorised over all crops: cost per crop is independent of its
 size. A photo more than twice as large as its smallest crop needs is first area-reduced
 once to a working size where the smallest box still spans :data:`OVERSAMPLE` x the output
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..io import resize_area
+from ..resample import resize_area
 
 #: The smallest crop box keeps at least this many source pixels per output pixel.
 OVERSAMPLE = 2.0

@@ -13,6 +13,14 @@ Two parameter mappings exist:
 * :meth:`Filter.params_from_action` -- the environment's: actions in [-1, 1] -> parameters.
   It reaches every parameter value of the spec's range, and ``0`` is the identity wherever
   the filter has one (blend amounts use ``clip(a, 0, 1)``: negative actions mean "off").
+
+>>> import numpy as np
+>>> from exposure_env.backend import ops_for
+>>> ops = ops_for(np.zeros(1))
+>>> unit_range(ops, np.array([-1.0, 0.0, 1.0, 3.0]), 0.5, 2.0).tolist()  # clipped to [-1, 1]
+[0.5, 1.25, 2.0, 2.0]
+>>> float(tanh_range(ops, np.array(0.0), -3.5, 3.5, initial=1.0))  # raw 0 -> initial
+1.0
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..backend import asarray_like, is_cupy, merge_channels, ops_for, param_columns, split_channels, to_numpy
+from ..backend import asarray_like, is_cupy, is_torch, merge_channels, ops_for, param_columns, split_channels, to_numpy
 
 
 def tanh_range(ops, x, lo: float, hi: float, initial: float | None = None):
@@ -90,7 +98,7 @@ class Filter:
         if params.shape[0] != images.shape[0]:
             raise ValueError(f"{self.name}: {images.shape[0]} images but {params.shape[0]} parameter rows")
         if params.dtype != images.dtype:
-            params = params.to(images.dtype) if hasattr(params, "to") else params.astype(images.dtype)
+            params = params.to(images.dtype) if is_torch(params) else params.astype(images.dtype)
         if is_cupy(images):  # one fused CUDA kernel built from this same pixel() formula
             from .cupy_fused import apply_filter_fused
 
@@ -125,10 +133,10 @@ class BlendFilter(Filter):
     ranges = (ParamRange("amount", 0.0, 1.0, "blend", identity=0.0),)
 
     def params(self, raw):
-        return ops_of(raw).sigmoid(raw)
+        return ops_for(raw).sigmoid(raw)
 
     def params_from_action(self, action):
-        return ops_of(action).clip(action, 0.0, 1.0)
+        return ops_for(action).clip(action, 0.0, 1.0)
 
     def to_dict(self, params):
         return {"amount": round(float(self._one(params)[0]), 4)}
@@ -136,20 +144,3 @@ class BlendFilter(Filter):
     def describe(self, params):
         return f"{self.label or self.name} {100 * self._one(params)[0]:.0f}%"
 
-
-def ops_of(x):
-    """Primitive namespace for ``x`` (re-exported for filter modules)."""
-    return ops_for(x)
-
-
-def column_stack(ops_name: str, cols, like):
-    """Stack ``(N,)`` columns into ``(N, k)`` on the backend of ``like``."""
-    if ops_name == "torch":
-        import torch
-
-        return torch.stack(cols, dim=-1)
-    if ops_name == "cupy":
-        import cupy
-
-        return cupy.stack(cols, axis=-1)
-    return np.stack(cols, axis=-1)

@@ -1,4 +1,14 @@
-"""Black and white (BW): ``out = (1 - p) img + p L``, blend ``p`` in [0, 1]."""
+"""Black and white (BW): ``out = (1 - p) img + p L``, blend ``p`` in [0, 1].
+
+>>> import numpy as np
+>>> BW, x = BlackWhite(), np.array([[[[0.2, 0.4, 0.6]]]], np.float32)
+>>> BW.apply(x, [[1.0]]).ravel().astype(float).round(4).tolist()  # L = 0.27 R + 0.67 G + 0.06 B
+[0.358, 0.358, 0.358]
+>>> BW.apply(x, [[0.5]]).ravel().astype(float).round(4).tolist()
+[0.279, 0.379, 0.479]
+>>> BW.params_from_action(np.array([[-0.5], [0.3], [2.0]])).ravel().tolist()  # blend actions clip to [0, 1]
+[0.0, 0.3, 1.0]
+"""
 
 from __future__ import annotations
 

@@ -2,14 +2,22 @@
 
 ``l = clip(L, 0, 1)``; ``lc = 0.5 - 0.5 cos(pi l)``; ``ci = img / (l + 1e-6) * lc``;
 ``out = (1 - p) img + p ci``.
+
+>>> import numpy as np
+>>> grey = np.full((1, 1, 1, 3), 0.25, np.float32)
+>>> Contrast().apply(grey, [[1.0]]).ravel().astype(float).round(4).tolist()  # 0.5 - 0.5 cos(pi / 4): darker
+[0.1464, 0.1464, 0.1464]
+>>> Contrast().apply(grey, [[-1.0]]).ravel().astype(float).round(4).tolist()  # negative: towards mid grey
+[0.3536, 0.3536, 0.3536]
 """
 
 from __future__ import annotations
 
 import math
 
+from ..backend import ops_for
 from ..colour import luminance
-from .base import Filter, ParamRange, ops_of
+from .base import Filter, ParamRange
 
 
 class Contrast(Filter):
@@ -19,13 +27,13 @@ class Contrast(Filter):
     ranges = (ParamRange("amount", -1.0, 1.0, "blend", identity=0.0),)
 
     def params(self, raw):
-        return ops_of(raw).tanh(raw)
+        return ops_for(raw).tanh(raw)
 
     def params_from_action(self, action):
-        return ops_of(action).clip(action, -1.0, 1.0)
+        return ops_for(action).clip(action, -1.0, 1.0)
 
     def pixel(self, r, g, b, p):
-        ops = ops_of(r)
+        ops = ops_for(r)
         lum = ops.clip(luminance(r, g, b), 0.0, 1.0)
         gain = (0.5 - 0.5 * ops.cos(math.pi * lum)) / (lum + 1e-6)
         amt = p[0]

@@ -11,7 +11,16 @@ same code traces. Two kernels are offered:
   one read and one write of the photo.
 
 Kernels are cached by filter sequence; parameters are runtime arguments, so a new set of
-values never recompiles.
+values never recompiles. Needs CuPy and a CUDA GPU (the example runs in the ``gpu`` tests):
+
+>>> import cupy as cp
+>>> from exposure_env import filters
+>>> from exposure_env.edits import Edit
+>>> x = cp.full((1, 2, 2, 3), 0.25, cp.float32)
+>>> apply_filter_fused(filters.get("E"), x, cp.asarray([[1.0]]))[0, 0, 0].get().tolist()
+[0.5, 0.5, 0.5]
+>>> apply_edits_fused(x, [Edit("E", (1.0,)), Edit("G", (0.5,))]).get().ravel().astype(float).round(4).tolist()[:3]
+[0.7071, 0.7071, 0.7071]
 """
 
 from __future__ import annotations
@@ -19,7 +28,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ..backend import merge_channels, split_channels
-from . import get
 
 
 def _cupy():
@@ -29,10 +37,10 @@ def _cupy():
 
 
 @lru_cache(maxsize=256)
-def _chain_kernel(names: tuple[str, ...]):
-    """A fused kernel ``(r, g, b, *params) -> (r, g, b)`` for the filter sequence ``names``."""
+def _chain_kernel(chain: tuple):
+    """A fused kernel ``(r, g, b, *params) -> (r, g, b)`` for the filter sequence ``chain`` (Filter objects)."""
     cp = _cupy()
-    chain = [get(n) for n in names]
+    names = [f.short_name for f in chain]
     sizes = [f.num_params for f in chain]
 
     def body(r, g, b, *params):
@@ -51,7 +59,7 @@ def apply_filter_fused(f, images, params):
     params = cp.asarray(params, dtype=images.dtype)
     r, g, b = split_channels(images)
     cols = [params[:, j][:, None, None] for j in range(f.num_params)]
-    r, g, b = _chain_kernel((f.short_name,))(r, g, b, *cols)
+    r, g, b = _chain_kernel((f,))(r, g, b, *cols)
     return merge_channels(r, g, b)
 
 
@@ -61,5 +69,5 @@ def apply_edits_fused(images, edits):
     dtype = images.dtype
     scalars = [cp.asarray(v, dtype=dtype) for e in edits for v in e.params]
     r, g, b = split_channels(images)
-    r, g, b = _chain_kernel(tuple(e.filter for e in edits))(r, g, b, *scalars)
+    r, g, b = _chain_kernel(tuple(e.filter_obj for e in edits))(r, g, b, *scalars)
     return merge_channels(r, g, b)

@@ -4,19 +4,29 @@
 ``s /= 1e-5 + 0.27 s_r + 0.67 s_g + 0.06 s_b`` so brightness is kept. Parameters are the
 final multipliers (R, G, B): R in [0.68, 1.40], G in [0.78, 1.17], B in [0.43, 2.13]
 (the extremes of the normalisation over the allowed raw range).
+
+>>> import numpy as np
+>>> W = WhiteBalance()
+>>> W.params_from_action(np.array([[0.0, 0.0, 1.0]])).round(4).tolist()  # bluer, brightness kept
+[[0.9625, 0.9625, 1.5869]]
+>>> W.params_from_action(np.array([[1.0, 0.0, 0.0]])).round(4).tolist()  # the red action is ignored
+[[1.0, 1.0, 1.0]]
+>>> W.apply(np.array([[[[0.2, 0.4, 0.6]]]], np.float32), [[1.0, 1.0, 0.5]]).ravel().astype(float).round(4).tolist()
+[0.2, 0.4, 0.3]
 """
 
 from __future__ import annotations
 
-from .base import Filter, ParamRange, column_stack, ops_of, tanh_range, unit_range
+from ..backend import is_torch, ops_for, stack_last
+from .base import Filter, ParamRange, tanh_range, unit_range
 
 LOG_RANGE = 0.5
 
 
-def _normalise(ops, like, log_s):
+def _normalise(ops, log_s):
     s = [ops.exp(log_s[:, i]) for i in range(3)]
     norm = 1e-5 + 0.27 * s[0] + 0.67 * s[1] + 0.06 * s[2]
-    return column_stack(ops.name, [c / norm for c in s], like)
+    return stack_last([c / norm for c in s])
 
 
 class WhiteBalance(Filter):
@@ -31,14 +41,14 @@ class WhiteBalance(Filter):
     )
 
     def params(self, raw):
-        ops = ops_of(raw)
+        ops = ops_for(raw)
         log_s = tanh_range(ops, raw, -LOG_RANGE, LOG_RANGE) * (1.0 - _red_mask(raw))
-        return _normalise(ops, raw, log_s)
+        return _normalise(ops, log_s)
 
     def params_from_action(self, action):
-        ops = ops_of(action)
+        ops = ops_for(action)
         log_s = unit_range(ops, action, -LOG_RANGE, LOG_RANGE) * (1.0 - _red_mask(action))
-        return _normalise(ops, action, log_s)
+        return _normalise(ops, log_s)
 
     def pixel(self, r, g, b, p):
         return r * p[0], g * p[1], b * p[2]
@@ -54,9 +64,6 @@ class WhiteBalance(Filter):
 def _red_mask(x):
     """1 in the red column, 0 elsewhere, broadcastable against ``(N, 3)``."""
     mask = x[:1] * 0.0
-    if hasattr(mask, "clone"):
-        mask = mask.detach().clone()
-    else:
-        mask = mask.copy()
+    mask = mask.detach().clone() if is_torch(mask) else mask.copy()
     mask[..., 0] = 1.0
     return mask

@@ -18,8 +18,10 @@ from typing import Iterable, Sequence
 from .. import filters
 from ..atomic import atomic_write
 from ..edits import Edit
-from . import darktable, lightroom, rawtherapee
+from .darktable import sidecar as darktable_sidecar
 from .decoding import DecodingError, InputDecoding
+from .lightroom import sidecar as lightroom_sidecar
+from .rawtherapee import sidecar as rawtherapee_sidecar
 
 EDITORS = ("darktable", "rawtherapee", "lightroom")
 SUFFIXES = {"darktable": ".darktable.xmp", "rawtherapee": ".rawtherapee.pp3", "lightroom": ".lightroom.xmp"}
@@ -58,11 +60,11 @@ def sidecar_paths(stem: str | Path, editors: Iterable[str]) -> dict[str, Path]:
 def render(editor: str, decoding: InputDecoding, edits: Sequence[Edit], source_name: str) -> bytes:
     """The bytes of one editor's sidecar."""
     if editor == "darktable":
-        return darktable.sidecar(decoding, edits, source_name)
+        return darktable_sidecar(decoding, edits, source_name)
     if editor == "rawtherapee":
-        return rawtherapee.sidecar(decoding, edits)
+        return rawtherapee_sidecar(decoding, edits)
     if editor == "lightroom":
-        return lightroom.sidecar(decoding, edits)
+        return lightroom_sidecar(decoding, edits)
     raise ValueError(f"unknown editor {editor!r}; choose from {', '.join(EDITORS)}")
 
 

@@ -71,10 +71,10 @@ class ExposureConfig(AlgorithmConfig):
     ``policy_lr`` / ``value_lr`` (base rates, :func:`rewards.schedule.base_lrs`), ``choice_lr``
     (the filter choice's own rate; None = ``policy_lr``, the paper's), ``update`` (``"episode"``,
     this project's default: every state played to the end of its episode differentiably,
-    :func:`~policies.exposure_algo.losses.episode_losses`; ``"td"``: the paper's one-step
-    update, :func:`~policies.exposure_algo.losses.exposure_losses`), ``all_filters`` (``td``
+    :func:`~policies.exposure_algo.episode_update.episode_losses`; ``"td"``: the paper's one-step
+    update, :func:`~policies.exposure_algo.td_update.exposure_losses`), ``all_filters`` (``td``
     only; off = the paper's sampled update; see
-    :class:`~policies.exposure_algo.losses.UpdateSettings`), ``lr_decay``
+    :class:`~policies.exposure_algo.update_parts.UpdateSettings`), ``lr_decay``
     (``lr * 0.1 ** (decades t / T)``, ``lr_decay_decades`` 3 as in the paper), ``adam_betas`` (0.5, 0.9), ``pool_size`` (128),
     ``updates_per_iteration`` (1, the paper's: learner updates per iteration, each on its own
     batch from the pool; they run while the discriminator trains, so on a CPU-bound machine
@@ -180,6 +180,24 @@ class ExposureConfig(AlgorithmConfig):
 
     def get_default_learner_class(self):
         return ExposureTorchLearner
+
+
+def finish_config(config: ExposureConfig) -> ExposureConfig:
+    """Finish a config built by :func:`tune_configs.algorithms.build_config` (``--algo exposure``):
+    the deterministic-parameter module (:class:`ExposureAlgoRLModule`, same ``model_config``) in
+    place of the generic one, and the learner pointed at the env scorer's discriminator actor.
+    ``ValueError`` unless the env scores with the discriminator (the learner recomputes that reward)."""
+    scorer = dict((config.env_config or {}).get("scorer") or {})
+    if scorer.get("kind") != "discriminator":
+        raise ValueError(
+            "the exposure algorithm needs the discriminator reward (env scorer kind 'discriminator', "
+            f"--config env.scorer=discriminator), got {scorer.get('kind')!r}"
+        )
+    model = dict(getattr(config.rl_module_spec, "model_config", None) or {})
+    config.rl_module(rl_module_spec=RLModuleSpec(module_class=ExposureAlgoRLModule, model_config=model))
+    if scorer.get("name"):
+        config.training(discriminator_actor=scorer["name"])
+    return config
 
 
 class Exposure(Algorithm):

@@ -1,7 +1,9 @@
 """``ExposureTorchLearner``: the RLlib learner of the Exposure actor-critic (SPEC §6).
 
 Each update gets a batch of image states (``obs = {"image", "state"}``, drawn by the algorithm
-from the pool the env runners fill) and minimises :func:`~policies.exposure_algo.losses.exposure_losses`
+from the pool the env runners fill) and minimises the losses of its update
+(:func:`~policies.exposure_algo.episode_update.episode_losses` or
+:func:`~policies.exposure_algo.td_update.exposure_losses`)
 on the learner's device: the filters, a *frozen* copy of the discriminator and the networks all
 run in torch there. The frozen copy is refreshed from the discriminator actor's ``get_weights()``
 before each update (:meth:`ExposureTorchLearner.set_critic_weights`; its architecture comes from
@@ -31,10 +33,12 @@ from ray.rllib.utils.typing import ModuleID
 from exposure_env import filters as filter_registry
 from exposure_env.state import STEP
 from rewards import schedule
-from rewards.penalties import OVEREXPOSURE_WEIGHT, REUSE_WEIGHT, REWARD_SCALE
+from exposure_env.penalties import OVEREXPOSURE_WEIGHT, REUSE_WEIGHT, REWARD_SCALE
 from rewards.discriminator import ARCHITECTURE_FIELDS, Discriminator
 
-from .losses import UpdateSettings, episode_losses, exposure_losses, frozen_copy
+from .episode_update import episode_losses
+from .td_update import exposure_losses
+from .update_parts import UpdateSettings, frozen_copy
 
 #: Keys of the 0-based training iteration and of the run's length (T) in the ``timesteps``
 #: dict passed to ``update``.

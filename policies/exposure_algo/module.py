@@ -10,7 +10,7 @@ checkpoints export and retouch exactly like PPO's); three differences of behavio
   sets ``dropout > 0``: the policy feature's dropout then stays active in the env runners'
   exploration passes too (RLlib runs them in eval mode), not only in training;
 * ``forward_train`` computes nothing: the learner evaluates the networks itself inside
-  :func:`policies.exposure_algo.losses.exposure_losses`.
+  :mod:`policies.exposure_algo.episode_update` / :mod:`~policies.exposure_algo.td_update`.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ their vector envs hold the trajectories in flight, every vector step moves each 
 step with the current policy, and gymnasium's autoreset replaces finished ones by fresh photos.
 Every state they visit (the observation an action was taken from) is shipped to the driver
 and lands in this pool; the learner draws its batch of 64 from the 128 most recent states and
-recomputes the step differentiably (:mod:`policies.exposure_algo.losses`).
+recomputes the step differentiably (:mod:`policies.exposure_algo.episode_update`, :mod:`~policies.exposure_algo.td_update`).
 
 A state is the observation ``{"image": (S, S, 3) float32 linear RGB, "state": (3 + F,)}``.
 """

@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
 
         from exposure_env.colourspace import check_space
         from policies import baselines
-        from policies.export import PolicyFileError
+        from policies.policy_file import PolicyFileError
 
         console = Console(stderr=True, soft_wrap=True)
         if oracle and paired is None:

@@ -17,7 +17,9 @@ def register(app: typer.Typer) -> None:
         info: str = typer.Option("", "--info", help='Extra training metadata as JSON, e.g. \'{"data": "fivek"}\'.'),
     ) -> None:
         """Export a trained policy: traced network + metadata, loadable without Ray."""
-        from policies.export import PolicyFileError, export_policy, read_metadata
+        from policies.export import export_policy
+        from policies.policy_file import PolicyFileError, read_metadata
+        from tune_configs.run_layout import checkpoint_info
 
         try:
             extra = json.loads(info) if info else {}
@@ -26,7 +28,7 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise typer.BadParameter(f"--info: not a JSON object ({exc})") from None
         try:
-            path = export_policy(checkpoint, out, onnx=onnx, metadata=extra)
+            path = export_policy(checkpoint, out, onnx=onnx, metadata={**checkpoint_info(checkpoint), **extra})
         except PolicyFileError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None

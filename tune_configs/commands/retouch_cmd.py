@@ -46,8 +46,9 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.markup import escape
 
-        from policies.export import PolicyFileError
-        from policies.retoucher import RetouchError, retouch_paths
+        from policies.policy_file import PolicyFileError
+        from tune_configs.batch.jobs import RetouchError
+        from tune_configs.batch.retouch import retouch_paths
 
         if format not in FORMATS:
             raise typer.BadParameter(f"unknown format {format!r}; choose {', '.join(FORMATS)}", param_hint="--format")

@@ -35,8 +35,10 @@ def settings_from_options(
 ):
     """The :class:`TrainSettings` of the command-line options; ``ValueError`` on a bad combination."""
     from tune_configs.data import DataSpec
-    from tune_configs.recipes import apply_overrides, default_recipe_name, get_recipe, with_data_reward
-    from tune_configs.training import TrainSettings, load_run_info, parse_duration, resolve_checkpoint
+    from tune_configs.checkpoints import load_run_info, resolve_checkpoint
+    from tune_configs.overrides import apply_overrides
+    from tune_configs.recipes import default_recipe_name, get_recipe, with_data_reward
+    from tune_configs.settings import TrainSettings, parse_duration
 
     sources = [bool(demo), inputs is not None or targets is not None or paired is not None, fivek is not None]
     if sum(sources) > 1:
@@ -134,8 +136,8 @@ def register(app: typer.Typer) -> None:
         checkpoint_freq: Optional[int] = typer.Option(None, "--checkpoint-freq", help="Checkpoint every N iterations."),
         eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Validate every N iterations."),
         resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a checkpoint (or a run folder's newest)."),
-        config: list[str] = typer.Option([], "--config", help="KEY=VALUE override (repeatable): lr=1e-4, model.hidden=64, discriminator.n_critic=3, env.reward_scale=0.1, run.eval_every=10."),
-        tune_: bool = typer.Option(False, "--tune", help="Small Ray Tune grid over lr and discriminator n_critic."),
+        config: list[str] = typer.Option([], "--config", help="KEY=VALUE override (repeatable): lr=1e-4, model.hidden=64, discriminator.n_critic=3, env.reward_scale=0.1, run.eval_every=10; --config help lists every key."),
+        tune_: bool = typer.Option(False, "--tune", help="Small Ray Tune grid: the algorithm's own learning rates x0.5 / x1 / x2 and discriminator n_critic 2 / 5."),
         name: Optional[str] = typer.Option(None, "--name", help="Run name (folder under --results-dir)."),
         results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Where run folders go."),
         seed: int = typer.Option(0, "--seed", help="Random seed (data crops, env runners, networks)."),
@@ -144,7 +146,9 @@ def register(app: typer.Typer) -> None:
         """Train a policy; checkpoints, TensorBoard logs and validation scores go to RESULTS_DIR/NAME."""
         from rich.console import Console
 
-        from tune_configs.training import ConfigError, run_training, run_tune
+        from tune_configs.run_loop import run_training
+        from tune_configs.settings import ConfigError
+        from tune_configs.tune_sweep import run_tune
 
         console = Console(highlight=False)
         try:
@@ -152,12 +156,17 @@ def register(app: typer.Typer) -> None:
                 algo=algo, demo=demo, demo_style=demo_style, inputs=inputs, targets=targets, fivek=fivek, fivek_limit=fivek_limit,
                 recipe=recipe, stop_iters=stop_iters, stop_time=stop_time, num_env_runners=num_env_runners,
                 num_envs_per_runner=num_envs_per_runner, num_gpus=num_gpus, checkpoint_freq=checkpoint_freq,
-                eval_every=eval_every, resume=resume, config=list(config), name=name, results_dir=results_dir,
-                seed=seed, dashboard=dashboard, paired=paired,
+                eval_every=eval_every, resume=resume, config=[c for c in config if c != "help"], name=name,
+                results_dir=results_dir, seed=seed, dashboard=dashboard, paired=paired,
             )
         except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        if "help" in config:  # the keys of this run's recipe, their types and values
+            from tune_configs.overrides import describe_keys
+
+            typer.echo("\n".join(describe_keys(settings.recipe)))
+            return
         try:
             if tune_:
                 best_config, metrics = run_tune(settings)

@@ -15,9 +15,10 @@ kernel never waits on fresh pages). For a photo of P pixels that is
 2 x 12P (float32) + 6P (the decoder's 16-bit samples) + 2 x 6P (16-bit output) = 42P bytes,
 3.5 float photos' worth, whatever the folder size.
 
-Every photo goes through the same functions as the sequential path (:func:`policies.retoucher.process_job`:
-``_read``, ``decide_job``, ``render_sample``, ``save_sample``), so both write the same bytes;
-a failure at any stage fails that photo only, with the same one-line reason.
+Every photo goes through the same functions as the sequential path
+(:func:`tune_configs.batch.stages.process_job`: ``_read``, ``decide_job``, ``render_sample``,
+``save_sample``), so both write the same bytes; a failure at any stage fails that photo only,
+with the same one-line reason.
 """
 
 from __future__ import annotations
@@ -29,18 +30,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .retoucher import (
-    Decision,
-    Job,
-    Options,
-    PhotoResult,
-    Retoucher,
-    _read,
-    decide_job,
-    failure,
-    render_sample,
-    save_sample,
-)
+from policies.retoucher import Decision, Retoucher
+
+from .jobs import Job, PhotoResult
+from .options import Options
+from .stages import _read, decide_job, failure, render_sample, save_sample
 
 #: Decoded float32 photos alive at once (decoding + retouching).
 FLOAT_SLOTS = 2

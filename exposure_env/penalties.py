@@ -18,12 +18,13 @@ import math
 
 import numpy as np
 
-from exposure_env.backend import is_torch, ops_for
+from .backend import is_torch, ops_for
+from .env_config import EnvConfig
 
-#: SPEC §4 defaults.
-REWARD_SCALE = 0.05
-OVEREXPOSURE_WEIGHT = 1.0
-REUSE_WEIGHT = 1.0
+#: SPEC §4 defaults: the environment's weights are :class:`EnvConfig`'s, the learner's below.
+REWARD_SCALE = EnvConfig.reward_scale
+OVEREXPOSURE_WEIGHT = EnvConfig.overexposure_weight
+REUSE_WEIGHT = EnvConfig.reuse_penalty
 ENTROPY_WEIGHT = 0.05
 EARLY_STOP_WEIGHT = 1.0
 

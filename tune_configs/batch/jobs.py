@@ -2,8 +2,7 @@
 
 :func:`collect_inputs` expands the command line into :class:`Job` s (input photo + output stem)
 and refuses output folders that would touch the inputs (:class:`RetouchError`); arguments
-that name nothing become failed :class:`PhotoResult` s. Re-exported by
-:mod:`policies.retoucher`, where the batch driver uses them.
+that name nothing become failed :class:`PhotoResult` s.
 """
 
 from __future__ import annotations

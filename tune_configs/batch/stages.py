@@ -1,0 +1,151 @@
+"""One photo through the batch: read, decide, render, save; a failure fails only that photo.
+
+:func:`process_job` runs the stages one after the other; the pipelined executor
+(:mod:`tune_configs.batch.pipeline`) runs the same functions overlapped across photos, so
+both write the same bytes. The JSON record (sidecar) is written last: it marks the photo
+complete for ``--skip-existing``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from exposure_env import io as image_io
+from exposure_env.atomic import atomic_write
+from exposure_env.edits import Edit, edits_to_json
+from exposure_env.sidecars import RECORD_VERSION, InputDecoding, write_sidecars
+from policies.policy_file import ExportedPolicy
+from policies.retoucher import Decision, Retoucher
+
+from .jobs import Job, PhotoResult
+from .options import OUTPUT_FORMATS, Options
+
+
+def photo_seed(seed: int, key: str) -> int:
+    """A per-photo seed from a run seed and a stable photo key (order- and worker-independent)."""
+    return int(np.random.SeedSequence([int(seed), zlib.crc32(key.encode())]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def _read(job: Job, opts: Options) -> np.ndarray:
+    """The photo as float32 ``(H, W, 3)`` in the run's input space; ``ImageError`` below 2 x 2 pixels."""
+    image = image_io.read_image(job.input, opts.input_space, max_pixels=opts.max_pixels)
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise image_io.ImageError(job.input, f"image too small ({image.shape[1]} x {image.shape[0]} pixels)")
+    return image
+
+
+def _write_json(path: str, obj: dict) -> None:
+    """Atomic JSON write (:func:`exposure_env.atomic.atomic_write`)."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2))
+
+
+def _policy_summary(policy: ExportedPolicy, opts: Options) -> dict:
+    m = policy.metadata
+    return {
+        "file": opts.policy_file,
+        "created": m.get("created"),
+        "filters": [f["short_name"] for f in m["filters"]],
+        "thumb_size": m["thumb_size"],
+        "max_steps": m["max_steps"],
+        "dropout": m.get("dropout"),
+        "training": m.get("training", {}),
+        "versions": m.get("versions", {}),
+    }
+
+
+def decide_job(retoucher: Retoucher, job: Job, opts: Options, image: np.ndarray) -> Decision:
+    """The edits for one photo (a per-photo seed from the run seed when sampling)."""
+    seed = None if opts.samples is None else photo_seed(opts.seed or 0, job.key)
+    return retoucher.decide(image, samples=opts.samples, seed=seed)
+
+
+def render_sample(retoucher: Retoucher, image: np.ndarray, decision: Decision, k: int, opts: Options, out=None) -> np.ndarray:
+    """Sample ``k``'s edit list on the full photo, as the 8/16-bit samples the output format
+    stores (into ``out`` when it fits: a reused buffer costs no page faults)."""
+    return retoucher.apply(image, decision.edits[k], bits=OUTPUT_FORMATS[opts.format][2], out=out)
+
+
+def save_sample(retoucher: Retoucher, job: Job, opts: Options, decision: Decision, k: int, samples: np.ndarray, timings: dict) -> list[str]:
+    """Write sample ``k``: the photo, the strip (``--strip``), then the sidecar (last: it marks the
+    photo complete for ``--skip-existing``). ``timings`` (s) gains ``write_s``. Returns the paths."""
+    photo, sidecar, strip, *editor_files = opts.output_paths(job.base)[k]
+    _, fmt, bits = OUTPUT_FORMATS[opts.format]
+    t0 = time.perf_counter()
+    image_io.write_image(
+        photo, samples, format=fmt, bits=bits, quality=opts.quality,
+        space="display" if fmt == "tiff" else None, compression=opts.compression,
+    )
+    if strip:
+        decision.strip(k, strip)
+    timings = {**{key: round(v, 4) for key, v in timings.items()}, "write_s": round(time.perf_counter() - t0, 4)}
+    edits = decision.edits[k]
+    editors = {"decoding": _write_editor_sidecars(job, opts, edits, sidecar)} if opts.sidecars else {}
+    _write_json(
+        sidecar,
+        {
+            "input": job.input,
+            "output": Path(photo).name,
+            "input_space": opts.input_space,
+            "size": [int(samples.shape[1]), int(samples.shape[0])],
+            "sample": None if opts.samples is None else k + 1,
+            "seed": decision.seed,
+            "edits": edits_to_json(edits),
+            "description": [e.describe() for e in edits],
+            "policy": _policy_summary(retoucher.policy, opts),
+            "backend": retoucher.backend,
+            "timings": timings,
+            "record_version": RECORD_VERSION,
+            **editors,
+        },
+    )
+    return [p for p in (photo, strip, *editor_files, sidecar) if p]
+
+
+def _write_editor_sidecars(job: Job, opts: Options, edits: list[Edit], record: str) -> dict:
+    """darktable / RawTherapee / Lightroom files for ``edits`` of the original photo, beside ``record``
+    (:mod:`exposure_env.sidecars`); returns the input decoding they start with (kept in the record)."""
+    try:  # from the values as recorded, so `exposure export-edits` of the record gives the same files
+        decoding = InputDecoding.for_file(job.input, opts.input_space, max_pixels=opts.max_pixels)
+        decoding = InputDecoding.from_dict(decoding.to_dict())
+        recorded = [Edit.from_dict(e) for e in edits_to_json(edits)]
+        write_sidecars(Path(record).with_suffix(""), opts.sidecars, decoding, recorded, Path(job.input).name, overwrite=True)
+    except ValueError as exc:  # DecodingError (e.g. a RAW input) or SidecarError: one line, this photo fails
+        msg = str(exc).removeprefix(f"{job.input}: ")
+        raise image_io.ImageError(job.input, f"editor sidecars: {msg}") from None
+    return decoding.to_dict()
+
+
+def failure(job: Job, exc: BaseException, seconds: float) -> PhotoResult:
+    """A photo that failed: the reason on one line, naming the file."""
+    if isinstance(exc, image_io.ImageError):
+        return PhotoResult(job.input, "failed", str(exc), [], seconds)
+    if isinstance(exc, MemoryError):
+        return PhotoResult(job.input, "failed", f"{job.input}: out of memory", [], seconds)
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    return PhotoResult(job.input, "failed", f"{job.input}: {type(exc).__name__}: {msg}", [], seconds)
+
+
+def process_job(retoucher: Retoucher, job: Job, opts: Options) -> PhotoResult:
+    """Read, decide, apply and write one photo (+ sidecar, + strip); never raises for a bad photo."""
+    t0 = time.perf_counter()
+    try:
+        image = _read(job, opts)
+        t1 = time.perf_counter()
+        decision = decide_job(retoucher, job, opts, image)
+        t2 = time.perf_counter()
+        written: list[str] = []
+        for k in range(len(decision.edits)):
+            ta = time.perf_counter()
+            samples = render_sample(retoucher, image, decision, k, opts)
+            timings = {"read_s": t1 - t0, "decide_s": t2 - t1, "apply_s": time.perf_counter() - ta}
+            written += save_sample(retoucher, job, opts, decision, k, samples, timings)
+        return PhotoResult(job.input, "done", "", written, time.perf_counter() - t0)
+    except Exception as exc:  # anything about one photo fails that photo, not the batch
+        return failure(job, exc, time.perf_counter() - t0)
+
