@@ -65,7 +65,8 @@ def demo_styles() -> tuple[str | None, ...]:
     return (DEFAULT_STYLE, *[s for s in STYLES if s != DEFAULT_STYLE])
 
 
-def default_settings(style: str | None, seed: int, budget_s: float | None, results_dir: Path, name: str):
+def default_settings(style: str | None, seed: int, budget_s: float | None, results_dir: Path, name: str,
+                     config: list[str] | None = None):
     """The :class:`TrainSettings` of ``exposure train --demo [--demo-style style] --seed seed``,
     with only the time budget changed (``None``: the recipe's) and the progress lines off."""
     from tune_configs.commands.train_cmd import settings_from_options
@@ -73,7 +74,7 @@ def default_settings(style: str | None, seed: int, budget_s: float | None, resul
     if style is not None and "demo_style" not in inspect.signature(settings_from_options).parameters:
         raise ValueError(f"this checkout's `exposure train` has no --demo-style; cannot train style {style!r}")
     s = _call_with_defaults(
-        settings_from_options, demo=True, demo_style=style, config=[], num_gpus=0, seed=seed, dashboard=False,
+        settings_from_options, demo=True, demo_style=style, config=list(config or []), num_gpus=0, seed=seed, dashboard=False,
         name=name, results_dir=results_dir,
     )
     recipe = s.recipe.replace(stop_time=float(budget_s), stop_iters=None) if budget_s else s.recipe
@@ -223,6 +224,8 @@ def main(argv=None) -> int:
     ap.add_argument("--styles", default=None, help="comma-separated demo styles (default: every style, default first)")
     ap.add_argument("--results-dir", type=Path, default=None, help="run folders (default: a temporary folder)")
     ap.add_argument("--write", action="store_true", help="replace the ## Quality section of docs/benchmarks.md")
+    ap.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                    help="a recipe override, as `exposure train --config` (repeatable): compare candidates")
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 seed, first style, 30 s budget, light oracle")
     args = ap.parse_args(argv)
     from policies.oracle import OracleSettings
@@ -241,7 +244,7 @@ def main(argv=None) -> int:
         refs["_names"] = photos[0]
         runs = []
         for seed in range(seeds):
-            s = default_settings(style, seed, budget, results, f"quality-{style or 'demo'}-s{seed}")
+            s = default_settings(style, seed, budget, results, f"quality-{style or 'demo'}-s{seed}", args.config)
             run_budget = s.recipe.stop_time
             print(f"[{style}] seed {seed}: {s.recipe.algo} / recipe {s.recipe.name}, {run_budget:.0f} s ...", flush=True)
             run = {"seed": seed, **train_and_export(s)}

@@ -86,4 +86,37 @@ def style_features(images: torch.Tensor, quantiles: int = QUANTILES, pool: int =
     return torch.cat([q.flatten(1), log_lum, moments], 1)
 
 
-__all__ = ["CLIP_MAX", "POOL", "QUANTILES", "feature_dim", "style_features"]
+#: What :func:`style_descriptors` returns, in order.
+DESCRIPTORS = ("mean_luminance", "luminance_std", "log_red_green", "log_blue_green", "mean_saturation")
+
+
+def style_descriptors(images: torch.Tensor) -> torch.Tensor:
+    """``(N, H, W, 3)`` -> ``(N, 5)``: the few statistics a style fixes whatever the scene.
+
+    Of the image clipped to [0, 1]: mean and standard deviation of the luminance
+    ``0.27 R + 0.67 G + 0.06 B`` (brightness, contrast), the log ratios of the channel means
+    ``log((mean R + e) / (mean G + e))`` and ``log((mean B + e) / (mean G + e))`` (colour cast)
+    and the mean saturation ``(max - min) / (max + e)``, ``e = 1e-3``. Differentiable.
+
+    >>> x = torch.full((1, 4, 4, 3), 0.5)
+    >>> [round(v, 3) for v in style_descriptors(x)[0].tolist()]
+    [0.5, 0.0, 0.0, 0.0, 0.0]
+    """
+    x = images.clamp(0.0, 1.0).flatten(1, 2)  # (N, P, 3)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    lum = luminance(r, g, b)
+    hi, lo = x.amax(-1), x.amin(-1)
+    means = x.mean(1)
+    return torch.stack(
+        [
+            lum.mean(-1),
+            lum.std(-1, correction=0),
+            torch.log((means[:, 0] + _EPS) / (means[:, 1] + _EPS)),
+            torch.log((means[:, 2] + _EPS) / (means[:, 1] + _EPS)),
+            ((hi - lo) / (hi + _EPS)).mean(-1),
+        ],
+        1,
+    )
+
+
+__all__ = ["CLIP_MAX", "DESCRIPTORS", "POOL", "QUANTILES", "feature_dim", "style_descriptors", "style_features"]

@@ -72,7 +72,13 @@ class LocalDiscriminator:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             self.model = Discriminator(cfg).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=cfg.betas)
+        if target_pack is not None:  # descriptor kinds learn the targets' statistics once
+            s, o = cfg.input_size, (target_pack.crop_size - cfg.input_size) // 2
+            crops = np.ascontiguousarray(target_pack.images[:, o : o + s, o : o + s])
+            self.model.fit_targets(torch.from_numpy(crops).to(self.device))
+        params = list(self.model.parameters())
+        #: None for ``kind="gaussian"``: nothing to train.
+        self.optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas) if params else None
         self.pool = FakePool(cfg.pool_size)
         self.rng = np.random.default_rng(cfg.seed)
         self.train_calls = 0
@@ -161,9 +167,9 @@ class LocalDiscriminator:
         if total_iterations <= 0:
             raise ValueError(f"discriminator.train: total_iterations must be > 0, got {total_iterations}")
         lr = self.lr_at(iteration, total_iterations)
-        for group in self.optimizer.param_groups:
+        for group in self.optimizer.param_groups if self.optimizer else ():
             group["lr"] = lr
-        n_updates = self.config.critic_updates(iteration) if len(self.pool) else 0
+        n_updates = self.config.critic_updates(iteration) if len(self.pool) and self.optimizer else 0
         sums: dict[str, torch.Tensor] = {}
         for _ in range(n_updates):
             for k, v in self.update().items():
@@ -196,7 +202,7 @@ class LocalDiscriminator:
         state = {
             "config": self.config.to_dict(),
             "model": _to_cpu(self.model.state_dict()),
-            "optimizer": _to_cpu(self.optimizer.state_dict()),
+            "optimizer": _to_cpu(self.optimizer.state_dict()) if self.optimizer else None,
             "rng": self.rng.bit_generator.state,
             "train_calls": self.train_calls,
             "total_updates": self.total_updates,
@@ -217,7 +223,8 @@ class LocalDiscriminator:
             if got != want:
                 raise ValueError(f"{_source}: discriminator {name} is {got}, this one has {want}")
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.optimizer is not None and state.get("optimizer") is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.rng.bit_generator.state = state["rng"]
         self.train_calls = int(state["train_calls"])
         self.total_updates = int(state["total_updates"])

@@ -18,7 +18,7 @@ from torch import nn
 
 from exposure_env.backend import is_torch
 from exposure_env.colour import luminance
-from exposure_env.style_features import feature_dim, style_features
+from exposure_env.style_features import DESCRIPTORS, feature_dim, style_descriptors, style_features
 
 from . import schedule
 from .networks import ConvEncoder, mlp, with_state_planes
@@ -27,7 +27,11 @@ from .networks import ConvEncoder, mlp, with_state_planes
 ARCHITECTURE_FIELDS = ("kind", "channels", "out_channels", "hidden", "input_size")
 #: ``DiscriminatorConfig.kind``: the paper's convolutional critic, or an MLP on the photo's
 #: global colour / tone statistics (:mod:`exposure_env.style_features`).
-KINDS = ("conv", "features")
+KINDS = ("conv", "features", "descriptors", "gaussian")
+#: Kinds that judge :func:`~exposure_env.style_features.style_descriptors`, whitened by the target
+#: photos' mean and covariance: ``descriptors`` (a WGAN MLP on them) and ``gaussian`` (no training:
+#: minus the distance to the targets' mean, ``1 - sqrt(|z|**2 + 1)``).
+DESCRIPTOR_KINDS = ("descriptors", "gaussian")
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,15 @@ class Discriminator(nn.Module):
     def __init__(self, config: DiscriminatorConfig | Mapping[str, Any] | None = None):
         super().__init__()
         self.config = cfg = DiscriminatorConfig.from_any(config)
+        if cfg.kind in DESCRIPTOR_KINDS:
+            self.encoder = None
+            k = len(DESCRIPTORS)
+            self.register_buffer("target_mean", torch.zeros(k))
+            self.register_buffer("target_whiten", torch.eye(k))
+            self.head = None
+            if cfg.kind == "descriptors":
+                self.head = nn.Sequential(nn.Linear(k, cfg.hidden), nn.LeakyReLU(0.2), mlp(cfg.hidden, 1, cfg.hidden))
+            return
         if cfg.kind == "features":
             self.encoder = None
             self.head = nn.Sequential(
@@ -137,13 +150,28 @@ class Discriminator(nn.Module):
         self.encoder = ConvEncoder(6, cfg.channels, cfg.out_channels, cfg.input_size)
         self.head = mlp(self.encoder.feature_dim, 1, cfg.hidden)
 
+    @torch.no_grad()
+    def fit_targets(self, images: torch.Tensor) -> None:
+        """Descriptor kinds: whiten descriptors by the target photos' (``(N, H, W, 3)`` crops)
+        mean and covariance (a 1e-4 ridge keeps it invertible); other kinds: nothing to do."""
+        if self.config.kind not in DESCRIPTOR_KINDS:
+            return
+        d = style_descriptors(images).double()
+        cov = torch.cov(d.T) + 1e-4 * torch.eye(d.shape[1], dtype=d.dtype)
+        self.target_mean.copy_(d.mean(0).float())
+        self.target_whiten.copy_(torch.linalg.cholesky(torch.linalg.inv(cov)).float())
+
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """What the critic's Lipschitz constraint is measured on: the images themselves (conv,
         SPEC §6) or their statistics (``kind="features"``)."""
+        if self.config.kind in DESCRIPTOR_KINDS:
+            return (style_descriptors(images) - self.target_mean) @ self.target_whiten
         return style_features(images) if self.encoder is None else images
 
     def score_embedded(self, x: torch.Tensor) -> torch.Tensor:
         """Scores ``(N,)`` of :meth:`embed` outputs."""
+        if self.config.kind == "gaussian":
+            return 1.0 - torch.sqrt(x.pow(2).sum(-1) + 1.0)
         if self.encoder is None:
             return self.head(x).squeeze(-1)
         return self.head(self.encoder(with_state_planes(x, image_statistics(x)))).squeeze(-1)
