@@ -8,7 +8,9 @@
   (histogram intersection, SPEC §8; PSNR and Delta E against the expert's truth) next to the
   auto-correction, the inputs with a display gamma and the untouched inputs.
 
-Results (checkpoints, TensorBoard logs, ``hi_curve.csv``) go to ``results/<name>/``. Extra
+Results (checkpoints, TensorBoard logs, ``hi_curve.csv``) go to ``results/<name>/`` (and to
+``--storage``, a folder or URI, when given). Ctrl-C or SIGTERM: the run checkpoints and says how
+to resume (exit status 130 / 143). Extra
 settings: ``--config KEY=VALUE`` as for ``exposure train``.
 """
 
@@ -30,14 +32,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-env-runners", type=int, default=None)
     parser.add_argument("--name", default=None, help="run name (default: demo / fivek)")
     parser.add_argument("--results-dir", default="results")
-    parser.add_argument("--resume", default=None, help="checkpoint or run folder to continue")
+    parser.add_argument("--resume", default=None, help="checkpoint or run folder to continue (a path or a storage URI)")
+    parser.add_argument("--storage", default=None, help="also keep checkpoints, logs and summaries here: a folder or a "
+                        "pyarrow URI (s3://, gs://, file://)")
     parser.add_argument("--config", action="append", default=[], help="KEY=VALUE override (repeatable)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--address", default=None, help="join this Ray cluster (auto or HOST:PORT; default: RAY_ADDRESS, "
+                        "else a private Ray on 127.0.0.1)")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     from tune_configs.data import DataSpec
     from exposure_env.system import usable_gpus
+    from tune_configs.interrupts import TrainingInterrupted
     from tune_configs.overrides import apply_overrides
     from tune_configs.recipes import default_recipe_name, get_recipe
     from tune_configs.run_loop import run_training
@@ -71,9 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         gpus = args.num_gpus if args.num_gpus is not None else (1 if usable_gpus() and not args.demo else 0)
         settings = TrainSettings(
             data=data, recipe=recipe, name=args.name or recipe.name, results_dir=args.results_dir,
-            num_gpus=gpus, seed=args.seed, resume=args.resume,
+            num_gpus=gpus, seed=args.seed, resume=args.resume, storage=args.storage,
+            address=args.address,
         )
         summary = run_training(settings)
+    except TrainingInterrupted as exc:  # SIGINT / SIGTERM: checkpointed, says how to resume
+        print(exc, file=sys.stderr)
+        return exc.exit_code
     except (ConfigError, ValueError) as exc:
         if not isinstance(exc, ConfigError) and "settings" in locals():
             raise

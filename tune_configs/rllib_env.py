@@ -3,12 +3,15 @@ vector-env factory (:func:`make_vector_env`, registered as :data:`ENV_NAME`).
 
 ``env_config`` keys (:data:`ENV_CONFIG_KEYS`):
 
-``inputs``       path of the input :class:`ImagePack` ``.npz`` (what the agent edits)
+``inputs``       the input :class:`ImagePack` (what the agent edits): an ``ObjectRef`` of it in
+                 Ray's object store (what a training run passes: every env runner, on any node,
+                 reads the one copy of its node, no file), the pack itself, or the path of its
+                 ``.npz`` (a single machine; :func:`load_pack`)
 ``scorer``       ``{"kind": "discriminator", "name": actor name, "feed": "all" | "final"}`` (the
                  WGAN critic actor; the reward is computed inside the vector env, one actor call
                  per vector step, which with ``feed="all"`` also feeds the critic's fake pool;
                  ``"final"`` sends only episodes' final images, once per sample), ``{"kind": "statistics",
-                 "targets": pack path}`` or ``{"kind": "paired"}`` (see ``exposure_env.scorers``)
+                 "targets": pack ObjectRef or path}`` or ``{"kind": "paired"}`` (see ``exposure_env.scorers``)
 the task     :data:`TASK_KEYS`, the fields of :class:`exposure_env.env_config.EnvConfig` a run
              sets (``filters``, ``max_steps``, ``thumb_size``, ``reward_scale``,
              ``overexposure_weight``, ``reuse_penalty``): their defaults and checks are EnvConfig's.
@@ -69,6 +72,25 @@ class _SpreadSeeds(VectorWrapper):
         return self.env.reset(seed=seed, options=options)
 
 
+def load_pack(source):
+    """The :class:`ImagePack` of an ``env_config`` entry: an ``ObjectRef`` (fetched from Ray's
+    object store; its arrays are read-only views of the node's copy), a pack, or a ``.npz`` path."""
+    from exposure_env.datasets.pack import ImagePack
+
+    if isinstance(source, ImagePack):
+        return source
+    if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
+        return ImagePack.load(source)
+    import ray
+
+    if isinstance(source, ray.ObjectRef):
+        pack = ray.get(source)
+        if not isinstance(pack, ImagePack):
+            raise ValueError(f"env_config: the object {source} is a {type(pack).__name__}, not an ImagePack")
+        return pack
+    raise ValueError(f"env_config: expected an ImagePack, its ObjectRef or a .npz path, got {type(source).__name__}")
+
+
 def make_scorer(spec: Mapping[str, Any]):
     """Scorer from its ``env_config["scorer"]`` spec (see module docstring)."""
     kind = spec.get("kind")
@@ -82,10 +104,9 @@ def make_scorer(spec: Mapping[str, Any]):
         # only episodes' final images (policies.callbacks.ExposureCallbacks.on_sample_end)
         return DiscriminatorScorer(spec.get("name") or "exposure_discriminator", feed_fakes=feed == "all")
     if kind == "statistics":
-        from exposure_env.datasets.pack import ImagePack
         from exposure_env.scorers import StatisticsScorer
 
-        return StatisticsScorer(ImagePack.load(spec["targets"]))
+        return StatisticsScorer(load_pack(spec["targets"]))
     if kind == "paired":
         from exposure_env.scorers import PairedTargetScorer
 
@@ -99,11 +120,10 @@ def make_vector_env(cfg: Mapping[str, Any]):
 
     import torch
 
-    from exposure_env.datasets.pack import ImagePack
     from exposure_env.vector_env import ExposureVectorEnv
 
     torch.set_num_threads(1)
-    config = dataclasses.replace(task_config(cfg), source=ImagePack.load(cfg["inputs"]), scorer=make_scorer(cfg["scorer"]))
+    config = dataclasses.replace(task_config(cfg), source=load_pack(cfg["inputs"]), scorer=make_scorer(cfg["scorer"]))
     return _SpreadSeeds(ExposureVectorEnv(num_envs=int(cfg.get("num_envs", 1)), config=config, render_mode=None))
 
 
@@ -131,14 +151,14 @@ def check_env_config(env_config: Mapping[str, Any]) -> None:
     if unknown:
         raise ValueError(f"env_config: unknown key(s) {unknown}; known: {sorted(ENV_CONFIG_KEYS)}")
     if "inputs" not in env_config:
-        raise ValueError("env_config: 'inputs' (path of the input image pack) is required")
+        raise ValueError("env_config: 'inputs' (the input image pack: ObjectRef or path) is required")
     scorer = env_config.get("scorer")
     if not isinstance(scorer, Mapping) or scorer.get("kind") not in SCORER_KINDS:
         raise ValueError(f"env_config: scorer must be a dict with kind in {SCORER_KINDS}, got {scorer!r}")
     if scorer["kind"] == "discriminator" and scorer.get("feed", RewardSource.critic_fakes) not in FAKE_FEEDS:
         raise ValueError(f"env_config: scorer feed must be one of {FAKE_FEEDS}, got {scorer.get('feed')!r}")
     if scorer["kind"] == "statistics" and "targets" not in scorer:
-        raise ValueError("env_config: the statistics scorer needs 'targets' (path of the target pack)")
+        raise ValueError("env_config: the statistics scorer needs 'targets' (the target pack: ObjectRef or path)")
     try:
         task_config(env_config)
     except ValueError as exc:

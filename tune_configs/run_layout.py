@@ -13,6 +13,9 @@
     progress.csv, hi_curve.csv one row per iteration; validation HI vs wall-clock seconds
     summary.json               the closing summary (names the final checkpoint, its scores)
 
+With ``--storage`` the same layout (less ``data/``, ``discriminator_state/`` and ``trials/``)
+is copied to ``<storage>/<name>/`` (:mod:`tune_configs.storage`).
+
 :func:`checkpoint_info` reads what a run left beside one of its checkpoints (the training
 metadata that ``exposure export`` puts into a policy file).
 """
@@ -86,7 +89,7 @@ def checkpoint_info(checkpoint: str | Path) -> dict[str, Any]:
     summary_file = run_dir_of(checkpoint) / SUMMARY_FILE
     if summary_file.is_file():
         summary = _read_json(summary_file)
-        named = summary.get("checkpoint")
-        if named and Path(named).resolve() == checkpoint.resolve():
+        named = summary.get("checkpoint")  # by name: the run folder may have moved (copied from --storage)
+        if named and Path(str(named)).name == checkpoint.resolve().name:
             info["metrics"] = {"validation": summary.get("final_scores"), "baselines": summary.get("baseline_scores")}
     return info

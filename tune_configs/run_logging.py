@@ -82,23 +82,49 @@ def evaluation_tags(res: dict, baseline: dict, train_scores: dict | None = None,
     return tags
 
 
-class RunLogger:
-    """TensorBoard (``tb/``), ``progress.csv``, ``hi_curve.csv`` and the progress line."""
+def drop_rows_after(path: Path, iteration: int) -> None:
+    """Rewrite the CSV log ``path`` (atomically) without its rows of iterations after ``iteration``."""
+    from exposure_env.atomic import atomic_write
 
-    def __init__(self, run_dir: Path, tensorboard: bool, progress: bool):
+    if not path.is_file():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or "iteration" not in rows[0]:
+        return
+    col = rows[0].index("iteration")
+    keep = [rows[0]] + [row for row in rows[1:] if len(row) > col and row[col].isdigit() and int(row[col]) <= iteration]
+    if len(keep) == len(rows):
+        return
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows(keep)
+
+
+class RunLogger:
+    """TensorBoard (``tb/``), ``progress.csv``, ``hi_curve.csv`` and the progress line.
+
+    ``resumed_at``: the iteration a resumed run continues from; the rows and TensorBoard points
+    an earlier attempt logged after it (before it was killed) are dropped, so each iteration
+    appears once."""
+
+    def __init__(self, run_dir: Path, tensorboard: bool, progress: bool, resumed_at: int | None = None):
         self.run_dir = run_dir
         self.writer = None
+        self.curve_path = run_dir / HI_CURVE_FILE
+        self.progress_path = run_dir / PROGRESS_FILE
+        if resumed_at is not None:
+            for path in (self.progress_path, self.curve_path):
+                drop_rows_after(path, resumed_at)
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(run_dir / TENSORBOARD_DIR))
+            purge = None if resumed_at is None else resumed_at + 1
+            self.writer = SummaryWriter(str(run_dir / TENSORBOARD_DIR), purge_step=purge)
         self.console = None
         if progress:
             from rich.console import Console
 
             self.console = Console(highlight=False)
-        self.curve_path = run_dir / HI_CURVE_FILE
-        self.progress_path = run_dir / PROGRESS_FILE
 
     def say(self, text: str) -> None:
         """Print ``text`` (rich markup) when progress lines are on."""
@@ -151,6 +177,11 @@ class RunLogger:
             f"[bold]iter {it:4d}[/bold]  {h:d}:{m:02d}:{s:02d}  return [cyan]{fmt(scalar(ret), '+.4f')}[/cyan]"
             f"  W-dist {fmt(scalar(wdist), '+.3f')}  HI [green]{fmt(scalar(hi), '.1f')}[/green]{extra}"
         )
+
+    def flush(self) -> None:
+        """Write TensorBoard's buffered events to disk (before the files are copied)."""
+        if self.writer is not None:
+            self.writer.flush()
 
     def close(self) -> None:
         if self.writer is not None:

@@ -62,6 +62,8 @@ def report_lines(summary) -> list[str]:
     best = summary.best_checkpoint or summary.checkpoint
     lines.append(f"Checkpoint to export (best validation): {best}")
     lines.append(f"TensorBoard: tensorboard --logdir {summary.run_dir / TENSORBOARD_DIR}")
+    if getattr(summary, "storage", None):
+        lines.append(f"Stored in: {summary.storage} (checkpoints, logs, summary)")
     return lines
 
 

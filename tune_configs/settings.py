@@ -8,15 +8,17 @@ fail later; the run loop turns it into :class:`ConfigError`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from exposure_env.system import usable_cpus, usable_gpus
 
 from .algorithms import check_algo
 from .checkpoints import resolve_checkpoint
 from .data import DataSpec, check_data_spec
+from .storage import open_storage
 
 if TYPE_CHECKING:  # only a type: the recipes do not depend on the run settings
     from .recipes import Recipe
@@ -38,10 +40,22 @@ class TrainSettings:
     seed: int | None = 0
     resume: str | Path | None = None
     dashboard: bool = False
-    num_cpus: int | None = None  # CPUs given to Ray (default: this machine's)
+    num_cpus: int | None = None  # CPUs given to a private Ray (default: this machine's; a joined cluster has its own)
     progress: bool = True  # print one line per iteration
     tensorboard: bool = True
     data_dir: str | Path | None = None  # where the packs go (default: <run>/data)
+    #: Where checkpoints, logs and the summary are kept besides the run folder: a local folder
+    #: or a pyarrow filesystem URI (s3://, gs://, file://; tune_configs.storage); None: only locally.
+    storage: str | Path | Any | None = None
+    #: The Ray cluster to join (``auto`` or ``HOST:PORT``; None: ``RAY_ADDRESS``, else a private
+    #: Ray on this machine); see :func:`cluster_address` and :mod:`tune_configs.ray_session`.
+    address: str | None = None
+    dashboard_host: str = "127.0.0.1"  # where a private Ray's dashboard listens (--dashboard-host)
+
+    @property
+    def joins_cluster(self) -> bool:
+        """True when the run joins an existing Ray cluster instead of starting its own."""
+        return cluster_address(self.address) is not None
 
     @property
     def run_name(self) -> str:
@@ -50,6 +64,13 @@ class TrainSettings:
     @property
     def run_dir(self) -> Path:
         return Path(self.results_dir) / self.run_name
+
+
+def cluster_address(address: str | None) -> str | None:
+    """The cluster a run joins: ``address``, else ``RAY_ADDRESS``; None (a private Ray) when
+    neither is set or the value is ``local``."""
+    value = (address if address is not None else os.environ.get("RAY_ADDRESS", "")).strip()
+    return None if value in ("", "local") else value
 
 
 def parse_duration(text: str | float | int | None) -> float | None:
@@ -84,14 +105,21 @@ def check_settings(s: TrainSettings) -> None:
             raise ValueError(f"{name.replace('_', '-')} must be >= 1, got {getattr(r, name)}")
     if r.num_env_runners < 0:
         raise ValueError(f"--num-env-runners must be >= 0, got {r.num_env_runners}")
-    cpus = s.num_cpus or usable_cpus()
-    if r.num_env_runners > cpus:
-        raise ValueError(f"--num-env-runners {r.num_env_runners} needs {r.num_env_runners} CPUs; this machine has {cpus}")
     if s.num_gpus < 0:
         raise ValueError(f"--num-gpus must be >= 0, got {s.num_gpus}")
-    gpus = usable_gpus()
-    if s.num_gpus > gpus:
-        raise ValueError(f"--num-gpus {s.num_gpus:g} requested but {gpus} CUDA GPU(s) are visible")
+    if s.joins_cluster:  # the cluster's CPUs and GPUs count, not this machine's (checked once joined)
+        if s.dashboard:
+            raise ValueError("--dashboard starts a private Ray's dashboard; a cluster has its own (on its head node)")
+    else:
+        cpus = s.num_cpus or usable_cpus()
+        if r.num_env_runners > cpus:
+            raise ValueError(f"--num-env-runners {r.num_env_runners} needs {r.num_env_runners} CPUs; this machine has {cpus} "
+                             "(join a cluster with --address for more)")
+        gpus = usable_gpus()
+        if s.num_gpus > gpus:
+            raise ValueError(f"--num-gpus {s.num_gpus:g} requested but {gpus} CUDA GPU(s) are visible")
+    if s.storage is not None:
+        open_storage(s.storage)
     if s.resume is not None:
         resolve_checkpoint(s.resume)
     if s.dashboard:

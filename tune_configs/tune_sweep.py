@@ -6,7 +6,8 @@ chosen algorithm actually uses (:func:`tune_configs.algorithms.learning_rate_key
 PPO / APPO; ``policy_lr``, ``value_lr``, ``choice_lr`` for ``exposure``); the other axis is the
 discriminator's updates per iteration (``discriminator.n_critic``). Tune's own TensorBoard files
 (tensorboardX, tags ``ray/tune/...``) go to ``<run>/tune/``; each trial writes its run folder
-under ``<run>/trials/``.
+under ``<run>/trials/``. With ``--storage`` Tune gets ``<storage>/<run>`` as its ``storage_path``
+(experiment state, ``tune/``) and each trial mirrors its run folder to ``<storage>/<run>/trials/``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .recipes import Recipe
 from .run_layout import DATA_DIR, TRIALS_DIR
 from .run_loop import run_training
 from .settings import ConfigError, TrainSettings, check_settings
+from .storage import open_storage
 
 #: The search: the algorithm's learning rates x 0.5, 1, 2 of the recipe's; critic updates per iteration.
 TUNE_LR_FACTORS = (0.5, 1.0, 2.0)
@@ -45,6 +47,20 @@ def trial_recipe(recipe: Recipe, lr_scale: float, n_critic: int) -> Recipe:
     return apply_overrides(recipe, [*rates, f"discriminator.n_critic={int(n_critic)}"])
 
 
+def tune_storage(s: TrainSettings) -> dict:
+    """``RunConfig`` keywords of where Tune keeps the sweep: ``<storage>/<run>`` on the run's
+    storage filesystem, else the local run folder."""
+    if s.storage is None:
+        return {"storage_path": str(s.run_dir.resolve())}
+    target = open_storage(s.storage).child(s.run_name)
+    return {"storage_path": target.path, "storage_filesystem": target.fs}
+
+
+def trial_storage(s: TrainSettings):
+    """The storage root of the sweep's trials (``<storage>/<run>/trials``; None without storage)."""
+    return None if s.storage is None else open_storage(s.storage).child(s.run_name, TRIALS_DIR)
+
+
 def run_tune(s: TrainSettings, *, lr_factors: Sequence[float] = TUNE_LR_FACTORS, n_critic: Sequence[int] = TUNE_N_CRITIC,
              ray_temp_dir: str | None = None):
     """The grid ``lr_factors x n_critic``, one trial at a time. Returns ``(best config, best
@@ -65,11 +81,13 @@ def run_tune(s: TrainSettings, *, lr_factors: Sequence[float] = TUNE_LR_FACTORS,
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
 
+    trials_storage = trial_storage(s)
+
     def trainable(config):
         recipe = trial_recipe(s.recipe, config["lr_scale"], config["n_critic"])
         trial = dataclasses.replace(
             s, recipe=recipe, name=tune.get_context().get_trial_name(), results_dir=run_dir / TRIALS_DIR,
-            progress=False, data_dir=data_dir,
+            progress=False, data_dir=data_dir, storage=trials_storage,
         )
         run_training(trial, report=lambda m: tune.report(m))
 
@@ -81,7 +99,7 @@ def run_tune(s: TrainSettings, *, lr_factors: Sequence[float] = TUNE_LR_FACTORS,
             tune.with_resources(trainable, tune.PlacementGroupFactory(bundles)),
             param_space={"lr_scale": tune.grid_search(list(lr_factors)), "n_critic": tune.grid_search(list(n_critic))},
             tune_config=tune.TuneConfig(metric=TUNE_METRIC, mode="max", max_concurrent_trials=1),
-            run_config=tune.RunConfig(name=TUNE_NAME, storage_path=str(run_dir), verbose=1),
+            run_config=tune.RunConfig(name=TUNE_NAME, verbose=1, **tune_storage(s)),
         )
         results = tuner.fit()
         best = results.get_best_result(metric=TUNE_METRIC, mode="max", filter_nan_and_inf=True)

@@ -22,8 +22,9 @@ reward differentiably.
 
 Checkpoints hold the same networks as PPO's (:class:`~policies.exposure_algo.module.ExposureAlgoRLModule`,
 a subclass with identical ``policy_heads`` / ``policy_outputs``), so ``exposure export`` /
-``retouch`` treat them alike. The state pool is not checkpointed: after a restore it refills in
-``pool_size / train_batch_size`` iterations.
+``retouch`` treat them alike. The state pool and its sampling RNG are part of the algorithm's
+state (:meth:`Exposure.get_state`, so of every checkpoint): a restored run draws from the same
+states as the run it continues.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ ALGO_NAME = "exposure"
 #: Result keys: the discriminator's train metrics, the state pool's size.
 DISCRIMINATOR_RESULTS = "discriminator"
 POOL_RESULTS = "state_pool"
+#: Key of the state pool and its RNG in the algorithm's state (checkpoints).
+POOL_STATE = "exposure_state_pool"
 
 
 class ExposureConfig(AlgorithmConfig):
@@ -215,6 +218,19 @@ class Exposure(Algorithm):
         actor = self.discriminator()
         d_config = ray.get(actor.get_state.remote())["config"]
         self.learner_group.foreach_learner(lambda learner: learner.build_critic(d_config))
+
+    # --- checkpoint state: RLlib's plus the state pool and its RNG ---------------------------
+    def get_state(self, components=None, *, not_components=None, **kwargs) -> dict[str, Any]:
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        if components is None:  # the algorithm's own state (not one component's)
+            state[POOL_STATE] = {"pool": self._pool.get_state(), "rng": self._pool_rng.bit_generator.state}
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        if POOL_STATE in state:
+            self._pool.set_state(state[POOL_STATE]["pool"])
+            self._pool_rng.bit_generator.state = state[POOL_STATE]["rng"]
 
     # --- what a run loop needs to know ----------------------------------------------------
     @property

@@ -49,6 +49,8 @@ UPDATES = {"episode": episode_losses, "td": exposure_losses}
 POLICY_OPTIMIZER = "policy"
 CHOICE_OPTIMIZER = "choice"
 VALUE_OPTIMIZER = "value"
+#: Key of the update's torch RNG state in the learner's state (checkpoints).
+GENERATOR_STATE = "exposure_generator"
 
 
 class ExposureTorchLearner(TorchLearner):
@@ -65,6 +67,18 @@ class ExposureTorchLearner(TorchLearner):
         self._generator = torch.Generator(device=self._device)
         self._generator.manual_seed(seed)
         self._update_settings: dict[ModuleID, tuple[list, UpdateSettings]] = {}
+
+    # --- checkpoint state: RLlib's plus the update's RNG ----------------------------------
+    def get_state(self, components=None, *, not_components=None, **kwargs) -> dict[str, Any]:
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        if components is None:
+            state[GENERATOR_STATE] = self._generator.get_state()
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        if GENERATOR_STATE in state:
+            self._generator.set_state(state[GENERATOR_STATE])
 
     # --- optimisers ---------------------------------------------------------------------
     def configure_optimizers_for_module(self, module_id: ModuleID, config=None) -> None:

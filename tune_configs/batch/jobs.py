@@ -21,11 +21,21 @@ class RetouchError(ValueError):
 
 @dataclass
 class Job:
-    """One input photo and the output stem (``out_dir/rel/stem``, no suffix)."""
+    """One input photo and the output stem (``out_dir/rel/stem``, no suffix).
+
+    ``source``: where the photo's bytes are read when not at ``input`` (a Ray worker's copy of
+    them, :mod:`tune_configs.batch.ray_stages`); records and reasons always name ``input``.
+    """
 
     input: str
     base: str
     key: str
+    source: str = ""
+
+    @property
+    def path(self) -> str:
+        """The file to read: ``source`` when set, else ``input``."""
+        return self.source or self.input
 
 
 @dataclass

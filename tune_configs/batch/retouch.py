@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -18,7 +19,7 @@ from .jobs import RetouchError, collect_inputs
 from .options import OUTPUT_FORMATS, Options
 from .pipeline import run_pipelined
 from .plan import plan_jobs
-from .ray_tasks import run_ray_tasks
+from .ray_data import RayDataOptions, run_ray_data
 from .summary import RetouchSummary
 from .threads import run_threaded
 
@@ -37,6 +38,8 @@ def retouch_paths(
     overwrite: bool = False,
     skip_existing: bool = False,
     use_ray: bool = False,
+    address: str | None = None,
+    ray_options: RayDataOptions | None = None,
     workers: int = 1,
     backend: str = "auto",
     max_pixels: int = image_io.DEFAULT_MAX_PIXELS,
@@ -57,8 +60,10 @@ def retouch_paths(
     PNG ``none``/``deflate`` (:func:`exposure_env.io.write_image`). Locally, ``pipeline`` (default)
     overlaps decoding, retouching and encoding across photos with bounded memory
     (:mod:`tune_configs.batch.pipeline`, every core); ``pipeline=False`` runs ``workers`` photos at a time,
-    each start to end. ``use_ray`` spreads photos over Ray tasks (``workers`` = Ray's CPUs when it
-    has to start Ray). Every way writes the same files. Bad photos are reported in the summary,
+    each start to end. ``use_ray`` (implied by ``address``: ``auto`` or ``HOST:PORT``) streams the
+    photos through Ray Data on a cluster, the photos travelling as bytes
+    (:mod:`tune_configs.batch.ray_data`; ``ray_options``: its resources, a private local Ray
+    unless ``address`` or ``RAY_ADDRESS`` names one). Every way writes the same files. Bad photos are reported in the summary,
     never raised. ``sidecars`` (``darktable``, ``rawtherapee``, ``lightroom``) adds editor files of
     the edits beside each JSON sidecar (:mod:`exposure_env.sidecars`).
     """
@@ -95,8 +100,9 @@ def retouch_paths(
     results = [*failures, *skipped]
     bar = _progress(len(todo), progress)
     try:
-        if use_ray and todo:
-            results += run_ray_tasks(retoucher, todo, opts, int(workers), bar)
+        if (use_ray or address) and todo:
+            ray_options = replace(ray_options or RayDataOptions(), **({"address": address} if address else {}))
+            results += run_ray_data(retoucher, todo, opts, ray_options, bar)
         elif pipeline:
             results += run_pipelined(retoucher, todo, opts, bar)
         else:

@@ -32,8 +32,14 @@ def photo_seed(seed: int, key: str) -> int:
 
 
 def _read(job: Job, opts: Options) -> np.ndarray:
-    """The photo as float32 ``(H, W, 3)`` in the run's input space; ``ImageError`` below 2 x 2 pixels."""
-    image = image_io.read_image(job.input, opts.input_space, max_pixels=opts.max_pixels)
+    """The photo as float32 ``(H, W, 3)`` in the run's input space; ``ImageError`` (naming
+    ``job.input``, also when the bytes come from ``job.source``) below 2 x 2 pixels."""
+    try:
+        image = image_io.read_image(job.path, opts.input_space, max_pixels=opts.max_pixels)
+    except image_io.ImageError as exc:
+        if not job.source:
+            raise
+        raise image_io.ImageError(job.input, exc.problem) from None
     if image.shape[0] < 2 or image.shape[1] < 2:
         raise image_io.ImageError(job.input, f"image too small ({image.shape[1]} x {image.shape[0]} pixels)")
     return image
@@ -111,12 +117,12 @@ def _write_editor_sidecars(job: Job, opts: Options, edits: list[Edit], record: s
     """darktable / RawTherapee / Lightroom files for ``edits`` of the original photo, beside ``record``
     (:mod:`exposure_env.sidecars`); returns the input decoding they start with (kept in the record)."""
     try:  # from the values as recorded, so `exposure export-edits` of the record gives the same files
-        decoding = InputDecoding.for_file(job.input, opts.input_space, max_pixels=opts.max_pixels)
+        decoding = InputDecoding.for_file(job.path, opts.input_space, max_pixels=opts.max_pixels)
         decoding = InputDecoding.from_dict(decoding.to_dict())
         recorded = [Edit.from_dict(e) for e in edits_to_json(edits)]
         write_sidecars(Path(record).with_suffix(""), opts.sidecars, decoding, recorded, Path(job.input).name, overwrite=True)
     except ValueError as exc:  # DecodingError (e.g. a RAW input) or SidecarError: one line, this photo fails
-        msg = str(exc).removeprefix(f"{job.input}: ")
+        msg = str(exc).removeprefix(f"{job.path}: ")
         raise image_io.ImageError(job.input, f"editor sidecars: {msg}") from None
     return decoding.to_dict()
 
@@ -131,6 +137,17 @@ def failure(job: Job, exc: BaseException, seconds: float) -> PhotoResult:
     return PhotoResult(job.input, "failed", f"{job.input}: {type(exc).__name__}: {msg}", [], seconds)
 
 
+def write_samples(retoucher: Retoucher, job: Job, opts: Options, image: np.ndarray, decision: Decision, timings: dict) -> list[str]:
+    """Render and save every sample of ``decision`` (``timings``: ``read_s``, ``decide_s`` in s;
+    each sample adds its ``apply_s``); returns the paths written, in writing order."""
+    written: list[str] = []
+    for k in range(len(decision.edits)):
+        ta = time.perf_counter()
+        samples = render_sample(retoucher, image, decision, k, opts)
+        written += save_sample(retoucher, job, opts, decision, k, samples, {**timings, "apply_s": time.perf_counter() - ta})
+    return written
+
+
 def process_job(retoucher: Retoucher, job: Job, opts: Options) -> PhotoResult:
     """Read, decide, apply and write one photo (+ sidecar, + strip); never raises for a bad photo."""
     t0 = time.perf_counter()
@@ -139,12 +156,7 @@ def process_job(retoucher: Retoucher, job: Job, opts: Options) -> PhotoResult:
         t1 = time.perf_counter()
         decision = decide_job(retoucher, job, opts, image)
         t2 = time.perf_counter()
-        written: list[str] = []
-        for k in range(len(decision.edits)):
-            ta = time.perf_counter()
-            samples = render_sample(retoucher, image, decision, k, opts)
-            timings = {"read_s": t1 - t0, "decide_s": t2 - t1, "apply_s": time.perf_counter() - ta}
-            written += save_sample(retoucher, job, opts, decision, k, samples, timings)
+        written = write_samples(retoucher, job, opts, image, decision, {"read_s": t1 - t0, "decide_s": t2 - t1})
         return PhotoResult(job.input, "done", "", written, time.perf_counter() - t0)
     except Exception as exc:  # anything about one photo fails that photo, not the batch
         return failure(job, exc, time.perf_counter() - t0)

@@ -30,8 +30,16 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(None, "--seed", help="Seed for --samples (same seed, same results)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
         skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip photos whose outputs exist (resume)."),
-        use_ray: bool = typer.Option(False, "--ray", help="Spread photos over Ray tasks."),
-        workers: int = typer.Option(1, "--workers", min=1, help="Ray CPUs when Ray is started here (locally the pipeline uses every core)."),
+        use_ray: bool = typer.Option(
+            False, "--ray", help="Stream the photos through Ray Data: the cluster at RAY_ADDRESS, else a private local Ray."
+        ),
+        address: str = typer.Option(
+            None, "--address", help="Join this Ray cluster (auto or HOST:PORT) and retouch on it (implies --ray)."
+        ),
+        workers: int = typer.Option(
+            None, "--workers", min=1, help="CPUs of the private local Ray started for --ray (default: every usable core)."
+        ),
+        actor_gpus: float = typer.Option(0.0, "--actor-gpus", min=0.0, help="Ray: GPUs per policy actor (0: CPU actors)."),
         backend: str = typer.Option("auto", "--backend", help="Where edits are applied: auto, numpy, torch, cupy."),
         max_megapixels: float = typer.Option(200.0, "--max-megapixels", min=0.01, help="Refuse larger photos."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -41,6 +49,8 @@ def register(app: typer.Typer) -> None:
         Per photo: the image, a JSON sidecar (edits, policy, timings)
         and with --strip a PNG of the steps; with --sidecar the edits as
         darktable / RawTherapee / Lightroom files of the original photo.
+        With --ray or --address the photos stream through Ray Data on a
+        cluster; this machine reads the inputs and writes the outputs.
         Exit status 1 when any photo failed, 2 for a refused run.
         """
         from rich.console import Console
@@ -48,6 +58,7 @@ def register(app: typer.Typer) -> None:
 
         from policies.policy_file import PolicyFileError
         from tune_configs.batch.jobs import RetouchError
+        from tune_configs.batch.ray_data import RayDataOptions
         from tune_configs.batch.retouch import retouch_paths
 
         if format not in FORMATS:
@@ -59,7 +70,7 @@ def register(app: typer.Typer) -> None:
             summary = retouch_paths(
                 policy, inputs, out, format=format, quality=quality, input_space=input_space.lower(), strip=strip,
                 samples=samples or None, seed=seed, overwrite=overwrite, skip_existing=skip_existing,
-                use_ray=use_ray, workers=workers, backend=backend, max_pixels=int(max_megapixels * 1e6),
+                use_ray=use_ray, address=address, ray_options=RayDataOptions(cpus=workers, actor_gpus=actor_gpus), backend=backend, max_pixels=int(max_megapixels * 1e6),
                 progress=not quiet, compression=compression, sidecars=sidecar or (),
             )
         except (PolicyFileError, RetouchError, ValueError) as exc:

@@ -25,13 +25,16 @@ def settings_from_options(
     num_gpus: float,
     checkpoint_freq: Optional[int],
     eval_every: Optional[int],
-    resume: Optional[Path],
+    resume: Optional[str],
     config: list[str],
     name: Optional[str],
     results_dir: Path,
     seed: int,
     dashboard: bool,
     paired: Optional[Path] = None,
+    storage: Optional[str] = None,
+    address: Optional[str] = None,
+    dashboard_host: Optional[str] = None,
 ):
     """The :class:`TrainSettings` of the command-line options; ``ValueError`` on a bad combination."""
     from tune_configs.data import DataSpec
@@ -112,7 +115,10 @@ def settings_from_options(
         num_gpus=num_gpus,
         seed=seed,
         resume=resume,
-        dashboard=dashboard,
+        storage=storage,
+        address=address,
+        dashboard=dashboard or dashboard_host is not None,
+        **({"dashboard_host": dashboard_host} if dashboard_host else {}),
     )
 
 
@@ -135,17 +141,21 @@ def register(app: typer.Typer) -> None:
         num_gpus: float = typer.Option(0, "--num-gpus", help="GPUs for the learner (0 = CPU)."),
         checkpoint_freq: Optional[int] = typer.Option(None, "--checkpoint-freq", help="Checkpoint every N iterations."),
         eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Validate every N iterations."),
-        resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a checkpoint (or a run folder's newest)."),
+        resume: Optional[str] = typer.Option(None, "--resume", help="Continue from a checkpoint (or a run folder's newest); a local path or a storage URI."),
+        storage: Optional[str] = typer.Option(None, "--storage", help="Also keep checkpoints, TensorBoard logs and summaries here: a folder or a pyarrow URI (s3://, gs://, file://)."),
         config: list[str] = typer.Option([], "--config", help="KEY=VALUE override (repeatable): lr=1e-4, model.hidden=64, discriminator.n_critic=3, env.reward_scale=0.1, run.eval_every=10; --config help lists every key."),
         tune_: bool = typer.Option(False, "--tune", help="Small Ray Tune grid: the algorithm's own learning rates x0.5 / x1 / x2 and discriminator n_critic 2 / 5."),
         name: Optional[str] = typer.Option(None, "--name", help="Run name (folder under --results-dir)."),
         results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Where run folders go."),
         seed: int = typer.Option(0, "--seed", help="Random seed (data crops, env runners, networks)."),
-        dashboard: bool = typer.Option(False, "--dashboard", help="Start the Ray dashboard on 127.0.0.1:8265 (needs the dashboard extra of exposure-rl)."),
+        dashboard: bool = typer.Option(False, "--dashboard", help="Start the Ray dashboard on 127.0.0.1:8265 (needs the dashboard extra of exposure-rl; token required)."),
+        dashboard_host: Optional[str] = typer.Option(None, "--dashboard-host", help="Serve the dashboard on this interface instead of 127.0.0.1 (e.g. 0.0.0.0; implies --dashboard)."),
+        address: Optional[str] = typer.Option(None, "--address", help="Join this Ray cluster (auto or HOST:PORT; default: RAY_ADDRESS, else a private Ray on 127.0.0.1)."),
     ) -> None:
         """Train a policy; checkpoints, TensorBoard logs and validation scores go to RESULTS_DIR/NAME."""
         from rich.console import Console
 
+        from tune_configs.interrupts import TrainingInterrupted
         from tune_configs.run_loop import run_training
         from tune_configs.settings import ConfigError
         from tune_configs.tune_sweep import run_tune
@@ -157,7 +167,8 @@ def register(app: typer.Typer) -> None:
                 recipe=recipe, stop_iters=stop_iters, stop_time=stop_time, num_env_runners=num_env_runners,
                 num_envs_per_runner=num_envs_per_runner, num_gpus=num_gpus, checkpoint_freq=checkpoint_freq,
                 eval_every=eval_every, resume=resume, config=[c for c in config if c != "help"], name=name,
-                results_dir=results_dir, seed=seed, dashboard=dashboard, paired=paired,
+                results_dir=results_dir, seed=seed, dashboard=dashboard, paired=paired, storage=storage,
+                address=address, dashboard_host=dashboard_host,
             )
         except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)
@@ -176,6 +187,9 @@ def register(app: typer.Typer) -> None:
         except ConfigError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        except TrainingInterrupted as exc:  # SIGINT / SIGTERM: checkpointed, says how to resume
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(exc.exit_code) from None
         from tune_configs.run_report import report_lines
 
         console.print("\n".join(report_lines(summary)), highlight=False, markup=False)
