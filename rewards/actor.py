@@ -56,6 +56,9 @@ class _StateKeeperBody:
 
 
 StateKeeper = ray.remote(num_cpus=0, max_restarts=0)(_StateKeeperBody)
+#: Keeper handles held by their creating process: a keeper lives while a handle to it does (the
+#: critic's own, borrowed one dies with the critic). Dropped by :func:`kill_discriminator`.
+_KEEPERS: dict[tuple[str, str | None], Any] = {}
 
 
 class _DiscriminatorActorBody(LocalDiscriminator):
@@ -67,7 +70,12 @@ class _DiscriminatorActorBody(LocalDiscriminator):
             torch.set_num_threads(1)
         super().__init__(target_pack, config, state_dir, device)
         self._keeper = keeper
-        blob = ray.get(keeper.get.remote()) if keeper is not None else None
+        blob = None
+        if keeper is not None:
+            try:
+                blob = ray.get(keeper.get.remote())
+            except ray.exceptions.RayActorError:  # keeper gone (its node, i.e. the driver's, is lost): start fresh
+                self._keeper = None
         if blob is not None:
             state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
             if int(state["train_calls"]) > self.train_calls:
@@ -148,6 +156,7 @@ def get_or_create_discriminator(
             name=keeper_name(name), namespace=namespace, lifetime=lifetime, get_if_exists=True,
             scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
         ).remote()
+        _KEEPERS[(name, namespace)] = keeper_handle
     handle = DiscriminatorActor.options(
         name=name,
         namespace=namespace,
@@ -165,6 +174,7 @@ def get_or_create_discriminator(
 
 def kill_discriminator(name: str = DEFAULT_NAME, namespace: str | None = None) -> bool:
     """Kill the named actor (and its keeper) for good (no restart); False when it did not exist."""
+    _KEEPERS.pop((name, namespace), None)
     try:
         ray.kill(ray.get_actor(keeper_name(name), namespace=namespace), no_restart=True)
     except ValueError:

@@ -21,7 +21,7 @@ import pytest
 
 from tests.test_training import tiny_recipe
 from tune_configs.data import DataSpec
-from tune_configs.settings import ConfigError, TrainSettings, check_settings, cluster_address
+from tune_configs.settings import TrainSettings, check_settings, cluster_address
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,6 +72,17 @@ def test_placement_by_resources(monkeypatch):
     small = place(0.2, "auto")
     assert math.isclose(small.learner_gpus, 0.1) and math.isclose(small.critic_gpus, 0.1)
     assert place(3, "auto").learner_gpus == 1.0  # one learner uses one GPU
+
+
+def test_tune_trials_reserve_what_the_run_places(monkeypatch):
+    from tune_configs.wiring import trial_bundles
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    r = tiny_recipe(num_env_runners=2)
+    assert trial_bundles(TrainSettings(DataSpec.demo(), r)) == [{"CPU": 1.0}] * 3
+    assert trial_bundles(TrainSettings(DataSpec.demo(), r, address="auto")) == [{"CPU": 2.0}, {"CPU": 1.0}, {"CPU": 1.0}]
+    gpu = trial_bundles(TrainSettings(DataSpec.demo(), r, address="auto", num_gpus=1))
+    assert gpu[0] == {"CPU": 2.0, "GPU": 0.2} and gpu[1]["GPU"] == pytest.approx(0.8) and len(gpu) == 4
 
 
 def test_cluster_algorithm_config_has_a_gpu_learner_actor(monkeypatch):

@@ -76,8 +76,8 @@ def _present_token_if_available() -> None:
 
 
 def _split_host_port(address: str) -> tuple[str, int] | None:
-    """``(host, port)`` of ``HOST:PORT`` (``[v6]:PORT`` too); None for anything else."""
-    host, sep, port = address.rpartition(":")
+    """``(host, port)`` of ``HOST:PORT`` (``[v6]:PORT``, ``ray://HOST:PORT`` too); None for anything else."""
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
     if not sep or not port.isdigit():
         return None
     return host.strip("[]") or "127.0.0.1", int(port)

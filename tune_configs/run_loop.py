@@ -145,6 +145,8 @@ def run_training(s: TrainSettings, *, report: Callable[[dict], None] | None = No
     import ray
     import torch
 
+    from rewards.actor import kill_discriminator
+
     if s.progress:  # decoding and cropping a folder of photos takes a while: say so
         print(f"Preparing the training data ({s.data.describe()}) and the run (Ray, critic, algorithm)...", flush=True)
     try:
@@ -199,7 +201,7 @@ def run_training(s: TrainSettings, *, report: Callable[[dict], None] | None = No
         if algo is not None:
             algo.stop()
         if disc is not None:
-            ray.kill(disc, no_restart=True)
+            kill_discriminator(run.discriminator_name)  # and its state keeper
         if started:
             ray.shutdown()
 

@@ -24,6 +24,7 @@ from .run_layout import DATA_DIR, TRIALS_DIR
 from .run_loop import run_training
 from .settings import ConfigError, TrainSettings, check_settings
 from .storage import open_storage
+from .wiring import trial_bundles
 
 #: The search: the algorithm's learning rates x 0.5, 1, 2 of the recipe's; critic updates per iteration.
 TUNE_LR_FACTORS = (0.5, 1.0, 2.0)
@@ -94,7 +95,7 @@ def run_tune(s: TrainSettings, *, lr_factors: Sequence[float] = TUNE_LR_FACTORS,
     started = init_ray(s, ray_temp_dir)
     quiet_rllib()
     try:
-        bundles = [{"CPU": 1}] + [{"CPU": 1}] * s.recipe.num_env_runners
+        bundles = trial_bundles(s)  # driver (+ local learner) and critic, learner actors, env runners
         tuner = tune.Tuner(
             tune.with_resources(trainable, tune.PlacementGroupFactory(bundles)),
             param_space={"lr_scale": tune.grid_search(list(lr_factors)), "n_critic": tune.grid_search(list(n_critic))},

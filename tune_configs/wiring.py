@@ -82,6 +82,16 @@ def placement_for(s: TrainSettings) -> Placement:
     return Placement(0, 0.0, 0.0, CRITIC_CPUS_ON_CLUSTER, 0.0, True)
 
 
+def trial_bundles(s: TrainSettings) -> list[dict[str, float]]:
+    """Ray resources one run of ``s`` reserves, as placement-group bundles (a Tune trial): the
+    driver with its learner (when local) and the critic, each learner actor, each env runner."""
+    p = placement_for(s)
+    head = {"CPU": 1.0 + p.critic_cpus, "GPU": p.critic_gpus + (0.0 if p.num_learners else p.learner_gpus)}
+    learners = [{"CPU": p.learner_cpus, "GPU": p.learner_gpus}] * p.num_learners
+    bundles = [head, *learners, *([{"CPU": 1.0}] * s.recipe.num_env_runners)]
+    return [{k: v for k, v in b.items() if v} or {"CPU": 0.0} for b in bundles]
+
+
 def build_algorithm_config(s: TrainSettings, env_config: dict):
     """The ``AlgorithmConfig`` of the run settings ``s`` on ``env_config`` (learners per :func:`placement_for`)."""
     r = s.recipe
