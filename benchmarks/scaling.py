@@ -11,8 +11,9 @@ iteration, then ``--iters`` timed iterations (:func:`tune_configs.run_loop.train
 
 * **sampling**: time inside RLlib's ``synchronous_parallel_sample`` (env runners stepping the
   envs and scoring through the critic actor): the part more nodes divide;
-* **serial**: the rest: learner update, weight sync, critic training not hidden behind the
-  update, the driver's own work.
+* **serial**: the rest, itself split into the learner update (``learner_group.update``), the
+  wait for the critic's training after ``algo.train()`` (what the update did not hide) and the
+  driver's remainder (weight sync, metrics, the loop).
 
 Model (Amdahl): with ``T_p`` serial and ``T_s`` sampling seconds of the 1-runner iteration, N
 nodes that each sample as fast as that runner take ``T_p + T_s / N``: speedup
@@ -39,22 +40,25 @@ os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
 #: Nodes of the modelled speedup.
 MODEL_NODES = (1, 2, 4, 8, 16, 32)
 _SAMPLING: list[float] = []
+_LEARNING: list[float] = []
+
+
+def _timed(fn, into: list[float]):
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            into.append(time.perf_counter() - t0)
+
+    return timed
 
 
 def _time_sampling() -> None:
     """Time every ``synchronous_parallel_sample`` call of PPO's training step into :data:`_SAMPLING`."""
     from ray.rllib.algorithms.ppo import ppo
 
-    real = ppo.synchronous_parallel_sample
-
-    def timed(*args, **kwargs):
-        t0 = time.perf_counter()
-        try:
-            return real(*args, **kwargs)
-        finally:
-            _SAMPLING.append(time.perf_counter() - t0)
-
-    ppo.synchronous_parallel_sample = timed
+    ppo.synchronous_parallel_sample = _timed(ppo.synchronous_parallel_sample, _SAMPLING)
 
 
 def recipe_for(runners: int, batch: int, envs: int):
@@ -79,25 +83,30 @@ def measure(address: str, runners: int, *, iters: int, batch: int, envs: int, ou
     run = prepare_run(s)
     disc = start_critic(s, run)
     algo = run.algorithm_config.build_algo()
+    algo.learner_group.update = _timed(algo.learner_group.update, _LEARNING)
     try:
         nodes = len(set(where_actors_run(algo, disc)["env_runners"]))
         train_iteration(algo, disc, 0, 1000)  # warm-up
         rows = []
         for i in range(iters):
             _SAMPLING.clear()
+            _LEARNING.clear()
             t0 = time.perf_counter()
-            result, _, _, _ = train_iteration(algo, disc, i + 1, 1000)
+            result, _, _, critic_wait = train_iteration(algo, disc, i + 1, 1000)
             total = time.perf_counter() - t0
             steps = float(result.get("env_runners", {}).get("num_env_steps_sampled", 0) or 0)
-            rows.append((total, sum(_SAMPLING), steps))
+            rows.append((total, sum(_SAMPLING), steps, sum(_LEARNING), critic_wait))
     finally:
         algo.stop()
         kill_discriminator(run.discriminator_name)
     total = statistics.median(r[0] for r in rows)
     sample = statistics.median(r[1] for r in rows)
     steps = statistics.median(r[2] for r in rows)
+    learn = statistics.median(r[3] for r in rows)
+    critic = statistics.median(r[4] for r in rows)
     return {"runners": runners, "nodes": nodes, "iteration_s": total, "sampling_s": sample, "serial_s": total - sample,
-            "serial_share": (total - sample) / total, "env_steps": steps, "env_steps_per_s": steps / total}
+            "serial_share": (total - sample) / total, "learner_s": learn, "critic_wait_s": critic,
+            "driver_s": max(total - sample - learn - critic, 0.0), "env_steps": steps, "env_steps_per_s": steps / total}
 
 
 def modelled_speedup(serial_s: float, sampling_s: float, nodes: int) -> float:
@@ -109,10 +118,12 @@ def report(results: list[dict], args) -> str:
     from _report import markdown_table
 
     rows = [[f"{r['runners']} (on {r['nodes']} node{'s' if r['nodes'] != 1 else ''})", f"{r['iteration_s']:.2f}",
-             f"{r['sampling_s']:.2f}", f"{r['serial_s']:.2f} ({100 * r['serial_share']:.0f}%)", f"{r['env_steps']:.0f}",
+             f"{r['sampling_s']:.2f}", f"{r['serial_s']:.2f} ({100 * r['serial_share']:.0f}%)",
+             f"{r['learner_s']:.2f} / {r['critic_wait_s']:.2f} / {r['driver_s']:.2f}", f"{r['env_steps']:.0f}",
              f"{r['env_steps_per_s']:.0f}"] for r in results]
-    measured = markdown_table(["env runners", "s / iteration", "sampling s", "serial s (share)", "env steps / iteration",
-                               "env steps / s"], rows)
+    measured = markdown_table(["env runners", "s / iteration", "sampling s", "serial s (share)",
+                               "serial: learner update / critic wait / driver s", "env steps / iteration", "env steps / s"],
+                              rows)
     base = results[0]
     model = markdown_table(
         ["nodes (N)", "modelled speedup", "modelled env steps / s"],

@@ -56,9 +56,11 @@ class _StateKeeperBody:
 
 
 StateKeeper = ray.remote(num_cpus=0, max_restarts=0)(_StateKeeperBody)
-#: Keeper handles held by their creating process: a keeper lives while a handle to it does (the
-#: critic's own, borrowed one dies with the critic). Dropped by :func:`kill_discriminator`.
-_KEEPERS: dict[tuple[str, str | None], Any] = {}
+#: What the creating process holds for each critic it made, so that a restart finds it: the
+#: keeper's handle (a keeper lives while a handle to it does; the critic's borrowed one dies with
+#: the critic) and the target pack's ObjectRef (Ray keeps a creation argument only while its
+#: owner holds a reference). Dropped by :func:`kill_discriminator`.
+_HELD: dict[tuple[str, str | None], tuple] = {}
 
 
 class _DiscriminatorActorBody(LocalDiscriminator):
@@ -68,6 +70,7 @@ class _DiscriminatorActorBody(LocalDiscriminator):
     def __init__(self, target_pack=None, config=None, state_dir=None, device: str = "cpu", keeper=None):
         if torch.device(device).type == "cpu":
             torch.set_num_threads(1)
+        self._keeper = None  # restoring from state_dir (inside super().__init__) sends nothing
         super().__init__(target_pack, config, state_dir, device)
         self._keeper = keeper
         blob = None
@@ -156,7 +159,8 @@ def get_or_create_discriminator(
             name=keeper_name(name), namespace=namespace, lifetime=lifetime, get_if_exists=True,
             scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
         ).remote()
-        _KEEPERS[(name, namespace)] = keeper_handle
+
+    _HELD[(name, namespace)] = (keeper_handle, target_pack if isinstance(target_pack, ray.ObjectRef) else None)
     handle = DiscriminatorActor.options(
         name=name,
         namespace=namespace,
@@ -174,7 +178,7 @@ def get_or_create_discriminator(
 
 def kill_discriminator(name: str = DEFAULT_NAME, namespace: str | None = None) -> bool:
     """Kill the named actor (and its keeper) for good (no restart); False when it did not exist."""
-    _KEEPERS.pop((name, namespace), None)
+    _HELD.pop((name, namespace), None)
     try:
         ray.kill(ray.get_actor(keeper_name(name), namespace=namespace), no_restart=True)
     except ValueError:

@@ -137,6 +137,52 @@ def test_unreachable_address_is_one_line_before_anything_starts(tmp_path, monkey
     assert res.exit_code == 2 and "no Ray cluster answers there" in res.output
 
 
+# --------------------------------------------------------------------------- slow: the session's Ray
+@pytest.mark.slow
+def test_critic_restarts_from_its_keeper_with_the_pack_from_the_object_store(ray_session):
+    """No state_dir: the keeper holds the state; the pack is an ObjectRef the caller no longer holds."""
+    import time
+
+    import numpy as np
+
+    from exposure_env.datasets.pack import ImagePack
+    from rewards.actor import get_or_create_discriminator, keeper_name, kill_discriminator
+
+    ray = ray_session
+    rng = np.random.default_rng(0)
+    ref = ray.put(ImagePack(rng.uniform(0.3, 0.9, (6, 80, 80, 3)).astype(np.float32)))
+    tiny = dict(channels=(8, 8, 8), out_channels=16, hidden=16, batch_size=4, pool_size=64, seed=5)
+    h = get_or_create_discriminator("d_keeper", ref, tiny, keeper=True)
+    del ref  # held for the restart by rewards.actor, not by the caller
+    try:
+        ray.get(h.add_fake.remote(rng.random((8, 64, 64, 3), dtype=np.float32)))
+        trained = ray.get(h.train.remote(11, 100))
+        weights = ray.get(h.get_weights.remote())
+        first = ray.get(h.ready.remote())
+        assert first["restored_from"] is None and ray.get_actor(keeper_name("d_keeper"))
+        ray.kill(h, no_restart=False)  # the process dies; Ray re-runs __init__
+        deadline = time.monotonic() + 120
+        while (info := ray.get(h.ready.remote()))["pid"] == first["pid"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert info["pid"] != first["pid"] and info["restored_from"] == "keeper"
+        assert info["train_calls"] == 1 and info["total_updates"] == trained["total_updates"] > 0
+        for k, v in ray.get(h.get_weights.remote()).items():
+            np.testing.assert_array_equal(v, weights[k], err_msg=k)
+        ray.get(h.add_fake.remote(rng.random((4, 64, 64, 3), dtype=np.float32)))
+        assert ray.get(h.train.remote(12, 100))["train_calls"] == 2  # it samples its targets: the pack came back
+    finally:
+        kill_discriminator("d_keeper")
+    deadline = time.monotonic() + 60  # the keeper goes with it (ray.kill is asynchronous)
+    while time.monotonic() < deadline:
+        try:
+            ray.get_actor(keeper_name("d_keeper"))
+        except ValueError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the keeper outlived kill_discriminator")
+
+
 # --------------------------------------------------------------------------- slow: a multi-node Ray
 def _scenario(name: str, out: Path, timeout: float = 1500) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
