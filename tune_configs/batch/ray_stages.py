@@ -92,6 +92,32 @@ def _with(batch: pa.Table, name: str, values: list, kind: pa.DataType) -> pa.Tab
     return batch.set_column(i, name, column) if i >= 0 else batch.append_column(name, column)
 
 
+def _each_photo(batch: pa.Table, work) -> tuple[list, list, list, list]:
+    """``work(i, job) -> bytes`` on each row whose photo has not failed yet (``b""`` for the
+    others); an exception fails that photo only, with its one-line reason. Returns the values,
+    the ``error`` and ``seconds`` columns updated, and each row's seconds in this stage."""
+    values, spent = [], []
+    errors, seconds = batch["error"].to_pylist(), batch["seconds"].to_pylist()
+    for i in range(batch.num_rows):
+        t0 = time.perf_counter()
+        value = b""
+        if not errors[i]:
+            job = _job(batch, i)
+            try:
+                value = work(i, job)
+            except Exception as exc:  # a bad photo fails that photo only
+                errors[i] = failure(job, exc, 0.0).reason
+        values.append(value)
+        spent.append(time.perf_counter() - t0)
+        seconds[i] += spent[-1]
+    return values, errors, seconds, spent
+
+
+def _finish(batch: pa.Table, errors: list, seconds: list) -> pa.Table:
+    """``batch`` with its ``error`` and ``seconds`` columns replaced."""
+    return _with(_with(batch, "error", errors, pa.string()), "seconds", seconds, pa.float64())
+
+
 def read_bytes(batch: pa.Table) -> pa.Table:
     """Stage 1, on the driver's node: each job's file bytes; a file that cannot be read fails
     with the reason :func:`exposure_env.io.read_image` gives."""
@@ -115,23 +141,14 @@ def read_bytes(batch: pa.Table) -> pa.Table:
 
 def thumbnails(batch: pa.Table, opts: Options, size: int) -> pa.Table:
     """Stage 2, any node: decode each photo from its bytes and take its ``size`` thumbnail."""
-    thumbs, errors, seconds = [], batch["error"].to_pylist(), batch["seconds"].to_pylist()
-    for i in range(batch.num_rows):
-        t0 = time.perf_counter()
-        thumb = b""
-        if not errors[i]:
-            job = _job(batch, i)
-            try:
-                with staged(job, batch["data"][i].as_buffer()) as local:
-                    image = _read(local, opts)
-                thumb = np.ascontiguousarray(resample.thumbnail(image, size), np.float32).tobytes()
-                del image
-            except Exception as exc:  # a bad photo fails that photo only
-                errors[i] = failure(job, exc, 0.0).reason
-        thumbs.append(thumb)
-        seconds[i] += time.perf_counter() - t0
-    batch = _with(batch, "thumb", thumbs, pa.binary())
-    return _with(_with(batch, "error", errors, pa.string()), "seconds", seconds, pa.float64())
+
+    def thumb(i: int, job: Job) -> bytes:
+        with staged(job, batch["data"][i].as_buffer()) as local:
+            image = _read(local, opts)
+        return np.ascontiguousarray(resample.thumbnail(image, size), np.float32).tobytes()
+
+    thumbs, errors, seconds, _ = _each_photo(batch, thumb)
+    return _finish(_with(batch, "thumb", thumbs, pa.binary()), errors, seconds)
 
 
 class PolicyActor:
@@ -154,23 +171,13 @@ class PolicyActor:
         self.size = self.retoucher.policy.thumb_size
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        decisions, errors, seconds, spent = [], batch["error"].to_pylist(), batch["seconds"].to_pylist(), []
-        for i in range(batch.num_rows):
-            t0 = time.perf_counter()
-            blob = b""
-            if not errors[i]:
-                job = _job(batch, i)
-                try:
-                    thumb = np.frombuffer(batch["thumb"][i].as_py(), np.float32).reshape(self.size, self.size, 3)
-                    blob = pickle.dumps(decide_job(self.retoucher, job, self.opts, thumb), protocol=5)
-                except Exception as exc:
-                    errors[i] = failure(job, exc, 0.0).reason
-            decisions.append(blob)
-            spent.append(time.perf_counter() - t0)
-            seconds[i] += spent[-1]
+        def decide(i: int, job: Job) -> bytes:
+            thumb = np.frombuffer(batch["thumb"][i].as_py(), np.float32).reshape(self.size, self.size, 3)
+            return pickle.dumps(decide_job(self.retoucher, job, self.opts, thumb), protocol=5)
+
+        decisions, errors, seconds, spent = _each_photo(batch, decide)
         batch = _with(batch.drop_columns(["thumb"]), "decision", decisions, pa.binary())
-        batch = _with(batch, "decide_s", spent, pa.float64())
-        return _with(_with(batch, "error", errors, pa.string()), "seconds", seconds, pa.float64())
+        return _finish(_with(batch, "decide_s", spent, pa.float64()), errors, seconds)
 
 
 def render_encode(batch: pa.Table, opts: Options, policy: tuple, threads: int) -> pa.Table:
@@ -180,24 +187,17 @@ def render_encode(batch: pa.Table, opts: Options, policy: tuple, threads: int) -
     from policies.retoucher import Retoucher
 
     retoucher = Retoucher(_policy(policy, opts), opts.backend, workers=max(1, int(threads)))
-    files, errors, seconds = [], batch["error"].to_pylist(), batch["seconds"].to_pylist()
-    for i in range(batch.num_rows):
+
+    def render(i: int, job: Job) -> bytes:
         t0 = time.perf_counter()
-        blob = b""
-        if not errors[i]:
-            job = _job(batch, i)
-            try:
-                decision = pickle.loads(batch["decision"][i].as_py())
-                with staged(job, batch["data"][i].as_buffer()) as local:
-                    image = _read(local, opts)
-                    timings = {"read_s": time.perf_counter() - t0, "decide_s": batch["decide_s"][i].as_py()}
-                    written = write_samples(retoucher, local, opts, image, decision, timings)
-                    del image
-                    blob = pickle.dumps([(p[len(local.base):], Path(p).read_bytes()) for p in written], protocol=5)
-            except Exception as exc:
-                errors[i] = failure(job, exc, 0.0).reason
-        files.append(blob)
-        seconds[i] += time.perf_counter() - t0
-    out = batch.select(["input", "base", "key"])
-    out = _with(_with(out, "files", files, pa.large_binary()), "error", errors, pa.string())
-    return _with(out, "seconds", seconds, pa.float64())
+        decision = pickle.loads(batch["decision"][i].as_py())
+        with staged(job, batch["data"][i].as_buffer()) as local:
+            image = _read(local, opts)
+            timings = {"read_s": time.perf_counter() - t0, "decide_s": batch["decide_s"][i].as_py()}
+            written = write_samples(retoucher, local, opts, image, decision, timings)
+            del image
+            return pickle.dumps([(p[len(local.base):], Path(p).read_bytes()) for p in written], protocol=5)
+
+    files, errors, seconds, _ = _each_photo(batch, render)
+    out = _with(batch.select(["input", "base", "key"]), "files", files, pa.large_binary())
+    return _finish(out, errors, seconds)
