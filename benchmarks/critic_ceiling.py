@@ -10,8 +10,9 @@ Adam steps; ``gaussian`` needs no training), then, for every held-out validation
 ``--steps`` Adam steps (lr 0.1) on the raw parameters of the style's own five filters *in the
 style's order* to maximise that critic's score, and reports the PSNR / ΔE76 of the result against
 the paired truth -- next to the untouched inputs with a display gamma and the auto-correction. No
-policy is involved: this is the ceiling of the reward itself. A critic whose ceiling is below the
-auto-correction cannot teach a policy to beat it. Not a timed test.
+policy is involved: this is the ceiling of that *frozen* critic, not of a training run, whose critic
+keeps learning against the policy's outputs (the default run beats this table's `features` figure on
+`faded` by 7.6 dB, docs/benchmarks.md "Quality"). Not a timed test.
 """
 
 from __future__ import annotations
