@@ -135,8 +135,7 @@ def read_bytes(batch: pa.Table) -> pa.Table:
             data.append(b"")
             errors.append(str(image_io.ImageError(path, f"cannot be read ({exc.strerror or exc})")))
         seconds.append(time.perf_counter() - t0)
-    batch = _with(batch, "data", data, pa.large_binary())
-    return _with(_with(batch, "error", errors, pa.string()), "seconds", seconds, pa.float64())
+    return _finish(_with(batch, "data", data, pa.large_binary()), errors, seconds)
 
 
 def thumbnails(batch: pa.Table, opts: Options, size: int) -> pa.Table:
