@@ -6,13 +6,14 @@ section (from its heading to the next ``## `` heading), leaving the others untou
 
 from __future__ import annotations
 
-import os
 import platform
 import re
 import statistics
 import time
 from pathlib import Path
 from typing import Callable, Sequence
+
+from exposure_env.atomic import atomic_write
 from exposure_env.system import usable_cpus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,8 +108,6 @@ def write_section(title: str, body: str, path: Path = BENCHMARKS_MD) -> Path:
     path = Path(path)
     old = path.read_text() if path.exists() else ""
     new = replace_section(old, title, body)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(new)
-    tmp.replace(path)
+    with atomic_write(path) as tmp:  # creates missing folders
+        tmp.write_text(new)
     return path

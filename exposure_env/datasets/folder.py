@@ -40,11 +40,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..colourspace import check_space
 from ..io import DEFAULT_MAX_PIXELS, ImageError, is_supported, read_image
-from .augment import random_square_crops, square_crop_boxes, crop_resize
-from .pack import ImagePack
 from ..system import usable_cpus
+from .augment import crop_resize, random_square_crops, square_crop_boxes
+from .pack import ImagePack
 
 #: Bump when the way packs are built changes (invalidates caches).
 PACK_VERSION = 2
@@ -264,9 +265,8 @@ def _load_cached(path: Path):
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj))
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(obj))
 
 
 def _warn_skipped(folder, skipped: Skipped, total: int) -> None:

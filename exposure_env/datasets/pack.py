@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
+
 
 def held_out_count(n_photos: int, fraction: float, max_crops: int | None = None, crops_per_photo: float = 1.0) -> int:
     """Photos :meth:`ImagePack.split_photos` holds out of ``n_photos`` (>= 2): ``fraction`` of
@@ -119,13 +121,11 @@ class ImagePack:
     def save(self, path: str | Path) -> Path:
         """Write an uncompressed ``.npz`` (fast to load; float16 would lose shadow detail)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"images": self.images, "names": np.asarray(self.names, dtype=str)}
         if self.paired is not None:
             arrays["paired"] = self.paired
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(path)
+        with atomic_write(path) as tmp, open(tmp, "wb") as fh:  # a file object: savez adds no ".npz"
+            np.savez(fh, **arrays)
         return path
 
     @classmethod
