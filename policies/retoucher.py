@@ -122,6 +122,11 @@ class Retoucher:
             )
         return Decision(edits, frames, int(seed))
 
+    def fills_samples(self) -> bool:
+        """True when :meth:`apply` with ``bits`` writes the samples into a given ``out`` buffer
+        (the fused CPU pass: backend ``numpy`` with numba available)."""
+        return self.backend == "numpy" and fused_cpu.available()
+
     def apply(self, image: np.ndarray, edits: Sequence[Edit], *, bits: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """The edit list on the full photo with this retoucher's backend -> float32 ``(H, W, 3)``.
 
@@ -129,7 +134,7 @@ class Retoucher:
         [0, 1], rounded half to even); on the CPU the fused pass writes them directly, with no
         float copy of the result, into ``out`` when given (a reused buffer of that dtype).
         """
-        if bits is not None and self.backend == "numpy" and fused_cpu.available():
+        if bits is not None and self.fills_samples():
             dtype = np.dtype({8: np.uint8, 16: np.uint16}[int(bits)])
             if out is not None and (out.shape != np.shape(image) or out.dtype != dtype):
                 out = None

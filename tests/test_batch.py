@@ -86,6 +86,44 @@ def test_pipelined_writes_the_same_files_as_sequential(retoucher, folder, tmp_pa
     assert _digest(folder) == before  # inputs untouched
 
 
+def test_sequential_tiff_is_rendered_straight_into_the_file(retoucher, folder, tmp_path, monkeypatch):
+    """Uncompressed TIFF: the fused pass fills the (mapped) output file, no encoder runs; with the
+    fused kernel off the encoder runs instead. Both write the bytes the pipeline writes."""
+    assert R.renders_into_file(retoucher, R.Options(format="tiff16"))
+    assert not R.renders_into_file(retoucher, R.Options(format="tiff16", compression="lzw"))
+    assert not R.renders_into_file(retoucher, R.Options(format="jpeg"))
+    pipe = retouch_paths(retoucher, [folder], tmp_path / "pipe", progress=False)
+
+    def no_encoder(*args, **kwargs):
+        raise AssertionError("the encoder ran")
+
+    with monkeypatch.context() as m:
+        m.setattr(R.image_io, "write_image", no_encoder)
+        direct = retouch_paths(retoucher, [folder], tmp_path / "direct", pipeline=False, progress=False)
+    with monkeypatch.context() as m:
+        m.setattr(type(retoucher), "fills_samples", lambda self: False)
+        assert not R.renders_into_file(retoucher, R.Options(format="tiff16"))
+        encoded = retouch_paths(retoucher, [folder], tmp_path / "encoded", pipeline=False, progress=False)
+    assert pipe.done == direct.done == encoded.done == 6
+    assert _without_timings(tmp_path / "direct") == _without_timings(tmp_path / "pipe") == _without_timings(tmp_path / "encoded")
+
+
+def test_a_failed_render_into_the_file_leaves_nothing(retoucher, folder, tmp_path, monkeypatch):
+    real = R.render_sample
+
+    def render(retoucher, image, decision, k, opts, out=None):
+        if image.shape[0] == 60 + 7 * 3:  # p3: fails after filling part of the file
+            out[: len(out) // 2] = 1
+            raise ValueError("image contains NaN or Inf values (3 samples)")
+        return real(retoucher, image, decision, k, opts, out)
+
+    monkeypatch.setattr(R, "render_sample", render)
+    summary = retouch_paths(retoucher, [folder], tmp_path / "out", pipeline=False, progress=False)
+    reasons = {Path(r.input).name: r.reason for r in summary.failed}
+    assert summary.done == 5 and "NaN" in reasons["p3.tif"] and "\n" not in reasons["p3.tif"]
+    assert not any(p.name.startswith("p3") or p.name.endswith(".part") for p in (tmp_path / "out").rglob("*"))
+
+
 def test_compression_is_applied_and_checked(retoucher, folder, tmp_path):
     retouch_paths(retoucher, [folder / "p1.tif"], tmp_path / "z", compression="zstd", progress=False)
     retouch_paths(retoucher, [folder / "p1.tif"], tmp_path / "n", progress=False)

@@ -12,7 +12,7 @@ import tifffile
 from PIL import Image
 
 from exposure_env.colourspace import detect_space, linear_to_srgb, linearize, srgb_to_linear
-from exposure_env.io import ImageError, read_image, write_image
+from exposure_env.io import ImageError, mapped_tiff, read_image, write_image
 from exposure_env.resample import area_weights, resize_area, thumbnail
 
 
@@ -66,6 +66,38 @@ def test_write_clips_without_transfer_and_is_atomic(tmp_path):
         write_image(path, bad)
     assert np.array_equal(tifffile.imread(path), raw)  # a failed write leaves the old file
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["x.tif"]
+
+
+@pytest.mark.parametrize("bits, space", [(16, "display"), (8, None), (16, "linear")])
+def test_mapped_tiff_writes_the_bytes_write_image_writes(tmp_path, rng, bits, space):
+    dtype = np.uint16 if bits == 16 else np.uint8
+    samples = rng.integers(0, np.iinfo(dtype).max + 1, size=(23, 31, 3), dtype=dtype)
+    encoded = write_image(tmp_path / "a.tif", samples, bits=bits, space=space)
+    with mapped_tiff(tmp_path / "sub" / "b.tif", samples.shape, bits=bits, space=space) as out:
+        assert out.dtype == dtype and out.shape == samples.shape
+        assert not (tmp_path / "sub" / "b.tif").exists()  # a temporary file until the block ends
+        out[...] = samples
+    assert (tmp_path / "sub" / "b.tif").read_bytes() == encoded.read_bytes()
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["b.tif"]
+    if space:
+        assert np.array_equal(read_image(tmp_path / "sub" / "b.tif"), read_image(encoded))
+
+
+def test_mapped_tiff_failure_keeps_the_old_file(tmp_path):
+    path = write_image(tmp_path / "x.tif", np.full((4, 5, 3), 0.25, np.float32))
+    before = path.read_bytes()
+    with pytest.raises(RuntimeError, match="half-way"):
+        with mapped_tiff(path, (4, 5, 3)) as out:
+            out[:2] = 7
+            raise RuntimeError("failed half-way")
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["x.tif"]
+    with pytest.raises(ValueError, match=r"x\.tif: .*\(H, W, 3\)"):
+        with mapped_tiff(path, (4, 5)):
+            pass
+    with pytest.raises(ValueError, match="8 or 16-bit"):
+        with mapped_tiff(path, (4, 5, 3), bits=32):
+            pass
+    assert [p.name for p in tmp_path.iterdir()] == ["x.tif"]
 
 
 def test_write_rejects_bad_options(tmp_path):

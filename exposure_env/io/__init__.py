@@ -24,7 +24,7 @@ agent's own edits (Gamma, curves) are the display transform. Files are written a
 """
 
 from .read import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, ImageError, is_supported, read_image
-from .write import PNG_COMPRESSIONS, TIFF_COMPRESSIONS, WRITE_FORMATS, check_compression, write_image
+from .write import PNG_COMPRESSIONS, TIFF_COMPRESSIONS, WRITE_FORMATS, check_compression, mapped_tiff, write_image
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -35,6 +35,7 @@ __all__ = [
     "WRITE_FORMATS",
     "check_compression",
     "is_supported",
+    "mapped_tiff",
     "read_image",
     "write_image",
 ]

@@ -7,7 +7,10 @@ PNG (8/16-bit) and JPEG (8-bit, ``quality`` 1..100). Bad images or options raise
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -67,6 +70,51 @@ def write_image(
     with atomic_write(path) as tmp:
         _encode(tmp, fmt, data, quality, space, compression)
     return path
+
+
+@contextmanager
+def mapped_tiff(path: str | Path, shape: tuple[int, int, int], *, bits: int = 16, space: str | None = None) -> Iterator[np.ndarray]:
+    """An uncompressed 8/16-bit RGB TIFF whose samples are filled in place; atomic.
+
+    Yields a writable ``(H, W, 3)`` uint8/uint16 array mapped onto the pixel data of a new
+    file beside ``path`` (header written, samples not yet: the file is sparse until filled).
+    Fill it completely (e.g. :func:`exposure_env.fused_cpu.apply_fused` with ``out=``); on
+    leaving the block the map is closed and the file renamed to ``path``, on an error it is
+    removed. The bytes equal ``write_image(path, samples, bits=bits, space=space)``'s, without
+    the encoder's copy of the photo into the page cache. Raises ``ValueError`` naming ``path``.
+    """
+    import tifffile
+
+    path = Path(path)
+    shape = tuple(int(v) for v in shape)
+    if len(shape) != 3 or shape[-1] != 3 or min(shape) < 1:
+        raise ValueError(f"{path}: expected an (H, W, 3) RGB shape, got {shape}")
+    if bits not in (8, 16):
+        raise ValueError(f"{path}: a mapped TIFF holds 8 or 16-bit samples, not {bits}")
+    if space is not None:
+        space = check_space(space)
+    dtype = np.uint8 if bits == 8 else np.uint16
+    with atomic_write(path) as tmp:
+        offset, size = tifffile.imwrite(
+            tmp, shape=shape, dtype=dtype, photometric="rgb", metadata={"space": space} if space else None, returnoffset=True
+        )
+        _reserve(tmp, offset, size)
+        samples = np.memmap(tmp, dtype=dtype, mode="r+", offset=offset, shape=shape)
+        yield samples
+        del samples  # unmapped once the caller drops its reference too
+
+
+def _reserve(path: Path, offset: int, size: int) -> None:
+    """Allocate the file's blocks up front: a full disk is an ``OSError`` here, not a crash
+    (SIGBUS) when the map is filled."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(fd, offset, size)
+    except OSError as exc:
+        raise OSError(exc.errno, f"{path}: cannot reserve {size} bytes for the photo ({exc.strerror})") from None
+    finally:
+        os.close(fd)
 
 
 def check_compression(path, fmt: str, compression: str | None) -> str | None:

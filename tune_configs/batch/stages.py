@@ -2,8 +2,10 @@
 
 :func:`process_job` runs the stages one after the other; the pipelined executor
 (:mod:`tune_configs.batch.pipeline`) runs the same functions overlapped across photos, so
-both write the same bytes. The JSON record (sidecar) is written last: it marks the photo
-complete for ``--skip-existing``.
+both write the same bytes. For uncompressed 8/16-bit TIFF output the sequential path renders
+each sample with the fused pass straight into its memory-mapped output file
+(:func:`render_into_file`), skipping the encoder's copy of the photo. The JSON record
+(sidecar) is written last: it marks the photo complete for ``--skip-existing``.
 """
 
 from __future__ import annotations
@@ -78,18 +80,51 @@ def render_sample(retoucher: Retoucher, image: np.ndarray, decision: Decision, k
 
 
 def save_sample(retoucher: Retoucher, job: Job, opts: Options, decision: Decision, k: int, samples: np.ndarray, timings: dict) -> list[str]:
-    """Write sample ``k``: the photo, the strip (``--strip``), then the sidecar (last: it marks the
-    photo complete for ``--skip-existing``). ``timings`` (s) gains ``write_s``. Returns the paths."""
-    photo, sidecar, strip, *editor_files = opts.output_paths(job.base)[k]
+    """Write sample ``k`` (its rendered ``samples``): the photo, then :func:`finish_sample`.
+    ``timings`` (s) gains ``write_s``. Returns the paths written."""
+    photo = opts.output_paths(job.base)[k][0]
     _, fmt, bits = OUTPUT_FORMATS[opts.format]
     t0 = time.perf_counter()
     image_io.write_image(
         photo, samples, format=fmt, bits=bits, quality=opts.quality,
         space="display" if fmt == "tiff" else None, compression=opts.compression,
     )
+    return finish_sample(retoucher, job, opts, decision, k, samples.shape, {**timings, "write_s": time.perf_counter() - t0})
+
+
+def renders_into_file(retoucher: Retoucher, opts: Options) -> bool:
+    """True when a sample can be rendered straight into its output file
+    (:func:`exposure_env.io.mapped_tiff`): uncompressed 8/16-bit TIFF output and a retoucher
+    whose fused CPU pass fills a given sample buffer (:meth:`Retoucher.fills_samples`)."""
+    _, fmt, bits = OUTPUT_FORMATS[opts.format]
+    return fmt == "tiff" and bits in (8, 16) and opts.compression in (None, "none") and retoucher.fills_samples()
+
+
+def render_into_file(retoucher: Retoucher, job: Job, opts: Options, decision: Decision, k: int, image: np.ndarray, timings: dict) -> list[str]:
+    """Sample ``k`` rendered by the fused pass straight into its (memory-mapped, atomic) TIFF,
+    then :func:`finish_sample`: the same bytes as :func:`render_sample` + :func:`save_sample`
+    without the encoder's copy. ``timings`` gains ``apply_s`` (the pass, filling the file's
+    pages) and ``write_s`` (closing and renaming it)."""
+    photo = opts.output_paths(job.base)[k][0]
+    bits = OUTPUT_FORMATS[opts.format][2]
+    ta = time.perf_counter()
+    with image_io.mapped_tiff(photo, image.shape, bits=bits, space="display") as out:
+        samples = render_sample(retoucher, image, decision, k, opts, out=out)
+        if samples is not out:  # the retoucher declined the buffer: copy (same bytes either way)
+            out[...] = samples
+        del samples, out
+        tw = time.perf_counter()
+    timings = {**timings, "apply_s": tw - ta, "write_s": time.perf_counter() - tw}
+    return finish_sample(retoucher, job, opts, decision, k, image.shape, timings)
+
+
+def finish_sample(retoucher: Retoucher, job: Job, opts: Options, decision: Decision, k: int, shape: tuple, timings: dict) -> list[str]:
+    """After sample ``k``'s photo is written: the strip (``--strip``), the editor sidecars, then the
+    JSON record (last: it marks the photo complete for ``--skip-existing``). Returns the paths."""
+    photo, sidecar, strip, *editor_files = opts.output_paths(job.base)[k]
     if strip:
         decision.strip(k, strip)
-    timings = {**{key: round(v, 4) for key, v in timings.items()}, "write_s": round(time.perf_counter() - t0, 4)}
+    timings = {key: round(v, 4) for key, v in timings.items()}
     edits = decision.edits[k]
     editors = {"decoding": _write_editor_sidecars(job, opts, edits, sidecar)} if opts.sidecars else {}
     _write_json(
@@ -98,7 +133,7 @@ def save_sample(retoucher: Retoucher, job: Job, opts: Options, decision: Decisio
             "input": job.input,
             "output": Path(photo).name,
             "input_space": opts.input_space,
-            "size": [int(samples.shape[1]), int(samples.shape[0])],
+            "size": [int(shape[1]), int(shape[0])],
             "sample": None if opts.samples is None else k + 1,
             "seed": decision.seed,
             "edits": edits_to_json(edits),
@@ -139,9 +174,14 @@ def failure(job: Job, exc: BaseException, seconds: float) -> PhotoResult:
 
 def write_samples(retoucher: Retoucher, job: Job, opts: Options, image: np.ndarray, decision: Decision, timings: dict) -> list[str]:
     """Render and save every sample of ``decision`` (``timings``: ``read_s``, ``decide_s`` in s;
-    each sample adds its ``apply_s``); returns the paths written, in writing order."""
+    each sample adds its ``apply_s``), straight into the output file when
+    :func:`renders_into_file`; returns the paths written, in writing order."""
     written: list[str] = []
+    direct = renders_into_file(retoucher, opts)
     for k in range(len(decision.edits)):
+        if direct:
+            written += render_into_file(retoucher, job, opts, decision, k, image, timings)
+            continue
         ta = time.perf_counter()
         samples = render_sample(retoucher, image, decision, k, opts)
         written += save_sample(retoucher, job, opts, decision, k, samples, {**timings, "apply_s": time.perf_counter() - ta})
