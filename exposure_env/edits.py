@@ -45,7 +45,7 @@ class Edit:
             raise ValueError(f"{f.name} takes {f.num_params} parameter(s), got {len(params)}")
         if not all(np.isfinite(params)):
             raise ValueError(f"{f.name}: parameters must be finite, got {params}")
-        object.__setattr__(self, "filter", f.short_name)
+        object.__setattr__(self, "filter", f.edit_name)  # an anchored filter's edit is its plain filter's
         object.__setattr__(self, "params", params)
 
     @property
@@ -73,11 +73,15 @@ class Edit:
             raise ValueError(f"edit entry {d!r} lacks the field {exc.args[0]!r}") from None
 
     @classmethod
-    def from_action(cls, filter_index: int, action, filter_list=None) -> "Edit":
-        """The edit an agent's action means: ``action`` in [-1, 1] (at least ``num_params`` long)."""
+    def from_action(cls, filter_index: int, action, filter_list=None, image=None) -> "Edit":
+        """The edit an agent's action means: ``action`` in [-1, 1] (at least ``num_params`` long);
+        an anchored filter (``AE``, ``AW``) also needs the ``(H, W, 3)`` ``image`` it edits."""
         f = _filters.resolve(filter_list)[int(filter_index)]
         a = np.asarray(action, dtype=np.float32).reshape(1, -1)[:, : f.num_params]
-        return cls(f.short_name, tuple(np.asarray(f.params_from_action(a))[0]))
+        if f.anchored and image is None:
+            raise ValueError(f"{f.name}: an anchored filter's edit depends on the image; pass image=")
+        images = None if image is None else np.asarray(image, np.float32)[None]
+        return cls(f.short_name, tuple(np.asarray(f.params_for(a, images))[0]))
 
     @classmethod
     def parse(cls, text: str) -> "Edit":

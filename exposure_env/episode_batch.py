@@ -162,7 +162,7 @@ class EpisodeBatch:
         for fi in np.unique(f_rows):
             flt = self.filters[fi]
             sel = rows if len(f_rows) == n and (f_rows == fi).all() else rows[f_rows == fi]
-            p = flt.params_from_action(params[sel, : flt.num_params])
+            p = flt.params_for(params[sel, : flt.num_params], self.images if len(sel) == n else self.images[sel])
             units[sel, : flt.num_params] = p
             if len(sel) == n:
                 self.images = flt.apply(self.images, p)

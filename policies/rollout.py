@@ -80,15 +80,19 @@ def choose_actions(
     return f.numpy().astype(np.int64), np.clip(a.numpy(), -1.0, 1.0).astype(np.float32)
 
 
-def apply_actions(images: np.ndarray, choice: np.ndarray, actions: np.ndarray, filter_list) -> np.ndarray:
-    """Apply filter ``choice[i]`` with ``actions[i]`` (action units) to each image ``(N, S, S, 3)``."""
+def apply_actions(images: np.ndarray, choice: np.ndarray, actions: np.ndarray, filter_list) -> tuple[np.ndarray, list[Edit]]:
+    """Apply filter ``choice[i]`` with ``actions[i]`` (action units) to each image ``(N, S, S, 3)``
+    as the env does (:meth:`Filter.params_for`); returns the edited images and each one's edit."""
     out = np.array(images, dtype=np.float32, copy=True)
+    edits: list[Edit | None] = [None] * len(out)
     for f in np.unique(choice):
         idx = np.flatnonzero(choice == f)
         filt = filter_list[int(f)]
-        params = filt.params_from_action(actions[idx, : filt.num_params])
-        out[idx] = np.asarray(filt.apply(out[idx], np.asarray(params, np.float32)), dtype=np.float32)
-    return out
+        params = np.asarray(filt.params_for(actions[idx, : filt.num_params], out[idx]), np.float32)
+        out[idx] = np.asarray(filt.apply(out[idx], params), dtype=np.float32)
+        for i, p in zip(idx, params):
+            edits[i] = Edit(filt.short_name, tuple(p))
+    return out, edits
 
 
 def rollout(
@@ -136,9 +140,9 @@ def rollout(
                 used=used if mask_used else None,
                 generator=generator,
             )
-            current = apply_actions(current, choice, actions, filter_list)
+            current, step_edits = apply_actions(current, choice, actions, filter_list)
             for i in range(n):
-                edits[i].append(Edit.from_action(int(choice[i]), actions[i], filter_list))
+                edits[i].append(step_edits[i])
             used[np.arange(n), choice] = True
             frames.append(current)
     finally:

@@ -103,6 +103,7 @@ def test_apply_chosen_applies_each_rows_filter(rng):
 # --- where the gradients go ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def setup_all_filters():
+    torch.manual_seed(0)  # the module's init: independent of the tests run before
     module, flist = make_module()
     critic = frozen_critic()
     rng = np.random.default_rng(5)
@@ -255,13 +256,21 @@ def test_blend_filters_off_half_still_passes_a_gradient():
 
     sat = F.get("S+")
     a = torch.tensor([[-0.5], [0.3]], requires_grad=True)
-    p = action_params(sat, a)
+    images = torch.full((2, 4, 4, 3), 0.045)
+    p = action_params(sat, a, images)
     assert p.detach()[:, 0].tolist() == pytest.approx([0.0, 0.3])  # forward: what the env applies
     p.sum().backward()
     assert a.grad[:, 0].tolist() == pytest.approx([0.5, 1.0])  # mean slope in the flat half
     e = torch.tensor([[0.2]], requires_grad=True)  # a smooth map keeps its own derivative
-    action_params(F.get("E"), e).sum().backward()
+    action_params(F.get("E"), e, images[:1]).sum().backward()
     assert float(e.grad) == pytest.approx(3.5)
+    # anchored: the anchor (+2 EV to mid grey) is a constant, the action's slope stays 3.5 EV
+    e.grad = None
+    img = images[:1].clone().requires_grad_(True)
+    ev = action_params(F.get("AE"), e, img)
+    assert float(ev) == pytest.approx(2.0 + 0.7, abs=1e-5)
+    ev.sum().backward()
+    assert float(e.grad) == pytest.approx(3.5) and img.grad is None
 
 
 # --- the all-filters variant ---------------------------------------------------------------

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from .auto import AutoExposure, AutoWhiteBalance
 from .base import Filter, ParamRange, tanh_range, unit_range
 from .black_white import BlackWhite
 from .contrast import Contrast
@@ -31,12 +32,20 @@ DEFAULT_FILTERS: list[Filter] = [
     ColorCurves(),
 ]
 
-#: Every filter the project knows (the default set plus Level).
+#: Every filter formula the project knows (the default set plus Level): what edits, kernels
+#: and sidecars are made of.
 ALL_FILTERS: list[Filter] = DEFAULT_FILTERS + [Level()]
 
-_BY_NAME = {f.short_name: f for f in ALL_FILTERS}
-_BY_NAME.update({f.short_name.lower(): f for f in ALL_FILTERS})
-_BY_NAME.update({f.name.lower(): f for f in ALL_FILTERS})
+#: Auto-anchored variants of E and W (:mod:`.auto`): action 0 is the automatic correction;
+#: their edits are plain ``E`` / ``W`` edits.
+ANCHORED_FILTERS: list[Filter] = [AutoExposure(), AutoWhiteBalance()]
+
+#: The auto recipe's filter set: the default eight with E and W anchored.
+AUTO_FILTERS: list[Filter] = [ANCHORED_FILTERS[0], DEFAULT_FILTERS[1], ANCHORED_FILTERS[1], *DEFAULT_FILTERS[3:]]
+
+_BY_NAME = {f.short_name: f for f in ALL_FILTERS + ANCHORED_FILTERS}
+_BY_NAME.update({f.short_name.lower(): f for f in ALL_FILTERS + ANCHORED_FILTERS})
+_BY_NAME.update({f.name.lower(): f for f in ALL_FILTERS + ANCHORED_FILTERS})
 
 
 def get(short_name: str) -> Filter:
@@ -44,7 +53,7 @@ def get(short_name: str) -> Filter:
     try:
         return _BY_NAME[short_name] if short_name in _BY_NAME else _BY_NAME[short_name.lower()]
     except KeyError:
-        known = ", ".join(f.short_name for f in ALL_FILTERS)
+        known = ", ".join(f.short_name for f in ALL_FILTERS + ANCHORED_FILTERS)
         raise KeyError(f"unknown filter {short_name!r}; known: {known}") from None
 
 
@@ -62,6 +71,8 @@ def max_params(filter_list=None) -> int:
 
 __all__ = [
     "ALL_FILTERS",
+    "ANCHORED_FILTERS",
+    "AUTO_FILTERS",
     "DEFAULT_FILTERS",
     "Filter",
     "ParamRange",

@@ -65,6 +65,19 @@ class Filter:
     #: True when the filter maps each channel through its own 1-D curve (foldable into a LUT).
     per_channel: bool = False
     ranges: Sequence[ParamRange] = ()
+    #: True when the action's meaning depends on the image being edited (:meth:`params_for`).
+    anchored: bool = False
+
+    @property
+    def edit_name(self) -> str:
+        """The filter an edit of this one is recorded as (itself, or an anchored filter's plain one)."""
+        return self.short_name
+
+    def params_for(self, action, images):
+        """Actions ``(N, k)`` -> parameters for editing ``images`` ``(N, H, W, 3)``: what the env
+        applies. :meth:`params_from_action` for every filter except the anchored ones
+        (:mod:`exposure_env.filters.auto`), whose action 0 depends on the image."""
+        return self.params_from_action(action)
 
     # --- the hooks -------------------------------------------------------------------
     def params(self, raw):

@@ -141,17 +141,18 @@ def advance_state(state: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def action_params(flt: Filter, actions: torch.Tensor) -> torch.Tensor:
-    """``flt.params_from_action`` of ``actions (n, k)`` for the update, with gradients everywhere.
+def action_params(flt: Filter, actions: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """``flt.params_for`` of ``actions (n, k)`` on ``images`` for the update, with gradients everywhere.
 
-    Forward: exactly what the env applies (actions clamped to [-1, 1]). Backward: the clamp is
+    Forward: exactly what the env applies (actions clamped to [-1, 1]; an anchored filter's
+    anchor from ``images``, a constant for the gradient). Backward: the clamp is
     straight-through, and where a one-parameter filter's map is flat (a blend filter's "off"
     half, ``clip(a, 0, 1)`` for ``a < 0``) the gradient passes with the map's mean slope over
     [-1, 1], so a deterministic head that switched a blend off can switch it back on.
     """
     a = straight_through_clamp(actions)
-    params = flt.params_from_action(a)
-    if flt.num_params == 1:
+    params = flt.params_for(a, images)
+    if flt.num_params == 1 and not flt.anchored:
         with torch.no_grad():
             ac, h = a.detach(), 1e-3
             flat = (flt.params_from_action(ac + h) - flt.params_from_action(ac - h)).abs() < 1e-9
@@ -172,7 +173,7 @@ def apply_chosen(
         idx = torch.nonzero(choice == f, as_tuple=False).squeeze(1)
         if idx.numel() == 0:
             continue
-        params = action_params(flt, actions[idx, : flt.num_params])
+        params = action_params(flt, actions[idx, : flt.num_params], image[idx])
         pieces.append(flt.apply(image[idx], params))
         order.append(idx)
     out = torch.cat(pieces)
