@@ -8,7 +8,7 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("filters")
     def filters_command(
-        all_: bool = typer.Option(False, "--all", help="Also list filters outside the paper's default set."),
+        all_: bool = typer.Option(False, "--all", help="Also list filters outside the paper's default set (Level, the auto-anchored AE and AW)."),
     ) -> None:
         """List the filters (short name, name, parameters and their ranges)."""
         from rich.console import Console
@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         table = Table(title="Exposure filters (default order)" if not all_ else "Exposure filters")
         for col in ("#", "short", "name", "params", "range", "identity"):
             table.add_column(col)
-        for i, f in enumerate(filters.ALL_FILTERS if all_ else filters.DEFAULT_FILTERS):
+        for i, f in enumerate(filters.ALL_FILTERS + filters.ANCHORED_FILTERS if all_ else filters.DEFAULT_FILTERS):
             groups: dict[tuple, list[str]] = {}
             for r in f.ranges:
                 groups.setdefault((r.low, r.high, r.unit, r.identity), []).append(r.name)
