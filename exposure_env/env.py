@@ -36,8 +36,8 @@ class ExposureEnv(gym.Env):
 
     ``Dict(filter=Discrete(F), params=Box(-1, 1, (P,), float32))``: ``F`` filters (8 by
     default), ``P`` = the most parameters of any filter (24 by default). The chosen filter
-    reads ``params[:k]`` through ``Filter.params_from_action`` (linear in the action; an action
-    of 0 is the identity) and ignores the rest. Default filter set:
+    reads ``params[:k]`` through ``Filter.params_for`` (``params_from_action``: linear in the
+    action; an action of 0 is the identity) and ignores the rest. Default filter set:
 
     ===  ========  ===================  ==========  =================================================
     idx  filter    name                 params      filter units (action -1 .. 1)
@@ -54,7 +54,11 @@ class ExposureEnv(gym.Env):
     ===  ========  ===================  ==========  =================================================
 
     ``L`` (Level: black point in [0, 0.999], white point in [1, 2], ``[0:2]``) can be added
-    with ``filters=[...]``; the formulas are in :mod:`exposure_env.filters`.
+    with ``filters=[...]``; the formulas are in :mod:`exposure_env.filters`. ``AE`` and ``AW``
+    (:mod:`exposure_env.filters.auto`) replace ``E`` and ``W`` with auto-anchored versions:
+    action 0 exposes the current image to a mean luminance of 0.18 / neutralises it by grey
+    world, the action is an offset from there (``filters=["AE", "G", "AW", ...]``, the
+    ``laptop`` recipes' set); their edits are recorded as plain ``E`` / ``W`` edits.
 
     ## Observation Space
 
