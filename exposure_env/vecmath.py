@@ -36,22 +36,23 @@ _MANTISSA = 0x000FFFFFFFFFFFFF
 _ONE_BITS = 0x3FF0000000000000
 
 
-@intrinsic
-def _bits(typingctx, x):
-    """float64 -> its IEEE bits as int64 (a free register move)."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
+def _bitcast(source, target, llvm_type):
+    """An intrinsic reinterpreting a ``source`` value's IEEE bits as ``target`` (a free register move)."""
 
-    return types.int64(types.float64), codegen
+    @intrinsic
+    def cast(typingctx, x):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], llvm_type)
+
+        return target(source), codegen
+
+    return cast
 
 
-@intrinsic
-def _from_bits(typingctx, i):
-    """int64 bits -> float64."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(types.int64), codegen
+_bits = _bitcast(types.float64, types.int64, ir.IntType(64))
+_from_bits = _bitcast(types.int64, types.float64, ir.DoubleType())
+_bits32 = _bitcast(types.float32, types.int32, ir.IntType(32))
+_from_bits32 = _bitcast(types.int32, types.float32, ir.FloatType())
 
 
 @njit(inline="always")
@@ -114,24 +115,6 @@ _INV_LN2_32 = _F(1.4426950408889634)
 _SQRT2_32 = _F(1.4142135623730951)
 _TWO24 = _F(16777216.0)
 _MIN_NORMAL32 = _F(1.1754943508222875e-38)
-
-
-@intrinsic
-def _bits32(typingctx, x):
-    """float32 -> its IEEE bits as int32."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return types.int32(types.float32), codegen
-
-
-@intrinsic
-def _from_bits32(typingctx, i):
-    """int32 bits -> float32."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return types.float32(types.int32), codegen
 
 
 @njit(inline="always")
