@@ -12,7 +12,7 @@ exposure and neutral colour, and what it has to learn from a style is the offset
   filter's action units): action 0 neutralises the average colour, ``a`` tints from there.
 
 The statistics are those of the image the filter is applied to (the observed thumbnail or
-crop, linear RGB). An edit keeps the plain filter's name and absolute parameters (``E`` in
+crop as edited so far: linear RGB when the filter comes before Gamma and the curves). An edit keeps the plain filter's name and absolute parameters (``E`` in
 EV, ``W`` multipliers), so edit lists, full-size rendering, the fused kernels and the editor
 sidecars do not know these filters exist. In a differentiable update the anchor is treated
 as a constant (gradients reach the action, not the statistics).

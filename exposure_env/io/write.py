@@ -78,10 +78,13 @@ def mapped_tiff(path: str | Path, shape: tuple[int, int, int], *, bits: int = 16
 
     Yields a writable ``(H, W, 3)`` uint8/uint16 array mapped onto the pixel data of a new
     file beside ``path`` (header written, samples not yet: the file is sparse until filled).
-    Fill it completely (e.g. :func:`exposure_env.fused_cpu.apply_fused` with ``out=``); on
-    leaving the block the map is closed and the file renamed to ``path``, on an error it is
-    removed. The bytes equal ``write_image(path, samples, bits=bits, space=space)``'s, without
-    the encoder's copy of the photo into the page cache. Raises ``ValueError`` naming ``path``.
+    Fill it completely (e.g. :func:`exposure_env.fused_cpu.apply_fused` with ``out=``) and drop
+    the reference before the block ends (the map closes with its last reference); on leaving
+    the block the file is renamed to ``path``, on an error it is removed. The bytes equal
+    ``write_image(path, samples, bits=bits, space=space)``'s, without the encoder's copy of the
+    photo into the page cache. The file's blocks are reserved first, so a full disk raises
+    ``OSError`` rather than crashing the process while the map is filled. Raises
+    ``ValueError`` naming ``path`` for a bad shape, bit depth or space.
     """
     import tifffile
 
