@@ -40,7 +40,8 @@ ALL_FILTERS: list[Filter] = DEFAULT_FILTERS + [Level()]
 #: their edits are plain ``E`` / ``W`` edits.
 ANCHORED_FILTERS: list[Filter] = [AutoExposure(), AutoWhiteBalance()]
 
-#: The auto recipe's filter set: the default eight with E and W anchored.
+#: The default eight with E and W anchored (``env.filters=["AE", "G", "AW", ...]``; measured in
+#: docs/benchmarks.md "Quality", not a recipe's default).
 AUTO_FILTERS: list[Filter] = [ANCHORED_FILTERS[0], DEFAULT_FILTERS[1], ANCHORED_FILTERS[1], *DEFAULT_FILTERS[3:]]
 
 _BY_NAME = {f.short_name: f for f in ALL_FILTERS + ANCHORED_FILTERS}
