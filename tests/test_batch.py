@@ -147,8 +147,15 @@ def test_overwrite_and_skip_existing_in_the_pipeline(retoucher, folder, tmp_path
     assert (again.done, again.skipped) == (1, 2) and (out / "p0.tif").stat().st_mtime_ns == stamp
 
 
-def test_a_failing_stage_fails_only_its_photo(retoucher, folder, tmp_path, monkeypatch):
-    real_save, real_render = R.save_sample, R.render_sample
+@pytest.mark.parametrize("direct", [True, False], ids=["into-file", "encoder"])
+def test_a_failing_stage_fails_only_its_photo(retoucher, folder, tmp_path, monkeypatch, direct):
+    """Uncompressed TIFF is rendered into the (mapped) output file and published by the encoding
+    stage; with the fused kernel off, the encoder writes it. A failure in either stage fails
+    only its photo and leaves no partial file."""
+    if not direct:
+        monkeypatch.setattr(type(retoucher), "fills_samples", lambda self: False)
+    saver = "save_target" if direct else "save_sample"
+    real_save, real_render = getattr(batch, saver), R.render_sample
 
     def save(retoucher, job, *args):
         if job.input.endswith("p2.tif"):
@@ -160,16 +167,22 @@ def test_a_failing_stage_fails_only_its_photo(retoucher, folder, tmp_path, monke
             raise MemoryError
         return real_render(retoucher, image, decision, k, opts, out)
 
-    monkeypatch.setattr(batch, "save_sample", save)
+    monkeypatch.setattr(batch, saver, save)
+    monkeypatch.setattr(R, "render_sample", render)
     monkeypatch.setattr(batch, "render_sample", render)
     summary = retouch_paths(retoucher, [folder], tmp_path / "out", progress=False)
     reasons = {Path(r.input).name: r.reason for r in summary.failed}
     assert summary.done == 4 and set(reasons) == {"p2.tif", "p3.tif", "broken.tif", "empty.jpg"}
     assert "OSError: disk full" in reasons["p2.tif"] and "out of memory" in reasons["p3.tif"]
     assert not (tmp_path / "out" / "p2.json").exists() and not (tmp_path / "out" / "p3.tif").exists()
+    assert not (tmp_path / "out" / "p2.tif").exists()  # never published
+    assert not any(p.name.endswith(".part") for p in (tmp_path / "out").rglob("*"))
 
 
-def test_memory_is_bounded_by_slots_not_by_the_folder(retoucher, tmp_path, monkeypatch):
+@pytest.mark.parametrize("direct", [True, False], ids=["into-file", "encoder"])
+def test_memory_is_bounded_by_slots_not_by_the_folder(retoucher, tmp_path, monkeypatch, direct):
+    if not direct:
+        monkeypatch.setattr(type(retoucher), "fills_samples", lambda self: False)
     src = tmp_path / "many"
     src.mkdir()
     for i in range(14):
@@ -193,15 +206,20 @@ def test_memory_is_bounded_by_slots_not_by_the_folder(retoucher, tmp_path, monke
             alive[id(arr)] = weakref.finalize(arr, gone)
         return arr
 
-    real_read, real_render, real_save = R._read, R.render_sample, R.save_sample
+    real_read, real_render = R._read, R.render_sample
     monkeypatch.setattr(batch, "_read", lambda job, opts: track("float", real_read(job, opts)))
-    monkeypatch.setattr(batch, "render_sample", lambda *a, **kw: track("samples", real_render(*a, **kw)))
+    for module in (batch, R):  # the encoder path renders in the pipeline, the file path in FileTarget
+        monkeypatch.setattr(module, "render_sample", lambda *a, **kw: track("samples", real_render(*a, **kw)))
 
-    def slow_save(*args):
-        time.sleep(0.03)  # a slow disk: the encoder is the bottleneck, so upstream stages must wait
-        return real_save(*args)
+    def slow(real):
+        def save(*args):
+            time.sleep(0.03)  # a slow disk: the encoder is the bottleneck, so upstream stages must wait
+            return real(*args)
 
-    monkeypatch.setattr(batch, "save_sample", slow_save)
+        return save
+
+    for name in ("save_sample", "save_target"):
+        monkeypatch.setattr(batch, name, slow(getattr(batch, name)))
     summary = retouch_paths(retoucher, [src], tmp_path / "out", progress=False)
-    assert summary.done == 14
+    assert summary.done == 14 and 0 < peak["samples"]
     assert peak["float"] <= batch.FLOAT_SLOTS and peak["samples"] <= batch.SAMPLE_SLOTS, peak

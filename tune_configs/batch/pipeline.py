@@ -11,7 +11,9 @@ they run beside it on whatever the middle stage leaves idle.
 Memory is bounded by slots, not by the folder: at most ``FLOAT_SLOTS`` (2) decoded float32
 photos exist at once (one being decoded, one being retouched) and at most ``SAMPLE_SLOTS`` (2)
 output-sample buffers (one being filled, one being encoded; reused from photo to photo, so the
-kernel never waits on fresh pages). For a photo of P pixels that is
+kernel never waits on fresh pages). For uncompressed TIFF output a slot is instead the output
+file itself, memory-mapped: the fused pass fills it (:class:`~tune_configs.batch.stages.FileTarget`)
+and the encoding stage only publishes it (unmap, rename) and writes the sidecars. For a photo of P pixels that is
 2 x 12P (float32) + 6P (the decoder's 16-bit samples) + 2 x 6P (16-bit output) = 42P bytes,
 3.5 float photos' worth, whatever the folder size.
 
@@ -34,7 +36,7 @@ from policies.retoucher import Decision, Retoucher
 
 from .jobs import Job, PhotoResult
 from .options import Options
-from .stages import _read, decide_job, failure, render_sample, save_sample
+from .stages import FileTarget, _read, decide_job, failure, render_sample, renders_into_file, save_sample, save_target
 
 #: Decoded float32 photos alive at once (decoding + retouching).
 FLOAT_SLOTS = 2
@@ -93,15 +95,22 @@ def run_pipelined(retoucher: Retoucher, jobs: list[Job], opts: Options, bar=None
 
     def encode() -> None:
         while (msg := to_encode.get()) is not _END:
-            photo, k, samples, timings, last = msg
+            photo, k, samples, timings, last, slot = msg
             if samples is not None:
                 try:
-                    if photo.error is None:
+                    if photo.error is not None:
+                        if isinstance(samples, FileTarget):
+                            samples.discard(photo.error)
+                    elif isinstance(samples, FileTarget):
+                        photo.written += save_target(retoucher, photo.job, opts, photo.decision, k, samples, timings)
+                    else:
                         photo.written += save_sample(retoucher, photo.job, opts, photo.decision, k, samples, timings)
                 except Exception as exc:
                     photo.error = exc
+                    if isinstance(samples, FileTarget):
+                        samples.discard(exc)  # unpublished: removed now, not when collected
                 finally:
-                    buffers.put(samples)
+                    buffers.put(slot)
             if last:
                 seconds = time.perf_counter() - photo.t0
                 done = PhotoResult(photo.job.input, "done", "", photo.written, seconds)
@@ -137,22 +146,33 @@ def _retouch(retoucher: Retoucher, photo: _Photo, opts: Options, buffers: queue.
             photo.decision = decide_job(retoucher, photo.job, opts, photo.image)
             photo.timings["decide_s"] = time.perf_counter() - t1
             count = len(photo.decision.edits)
+            direct = renders_into_file(retoucher, opts)
             for k in range(count):
                 buffer = buffers.get()
                 try:
                     ta = time.perf_counter()
-                    samples = render_sample(retoucher, photo.image, photo.decision, k, opts, out=buffer)
+                    if direct:  # the fused pass fills the output file itself; the encoder publishes it
+                        samples = FileTarget(opts, photo.job, k, photo.image.shape)
+                        try:
+                            samples.render(retoucher, photo.image, photo.decision, k, opts)
+                        except BaseException as exc:
+                            samples.discard(exc)
+                            raise
+                        slot = buffer
+                    else:
+                        samples = render_sample(retoucher, photo.image, photo.decision, k, opts, out=buffer)
+                        slot = samples if retoucher.fills_samples() else None  # only the fused pass reuses a buffer
                     timings = {**photo.timings, "apply_s": time.perf_counter() - ta}
                 except BaseException:
                     buffers.put(buffer)
                     raise
                 del buffer
-                to_encode.put((photo, k, samples, timings, k == count - 1))
+                to_encode.put((photo, k, samples, timings, k == count - 1, slot))
                 sent_last = k == count - 1
-                del samples
+                del samples, slot
     except Exception as exc:
         photo.error = exc
     finally:
         photo.image = None  # the float photo's slot is freed by the caller
         if not sent_last:
-            to_encode.put((photo, -1, None, None, True))
+            to_encode.put((photo, -1, None, None, True, None))

@@ -100,22 +100,58 @@ def renders_into_file(retoucher: Retoucher, opts: Options) -> bool:
     return fmt == "tiff" and bits in (8, 16) and opts.compression in (None, "none") and retoucher.fills_samples()
 
 
+class FileTarget:
+    """Sample ``k``'s output photo as a memory-mapped uncompressed TIFF (:func:`exposure_env.io.mapped_tiff`)
+    that the fused pass fills in place: ``samples`` is the file's pixel array; :meth:`close`
+    publishes the file under its name, :meth:`discard` removes it. The two may run on another
+    thread than the one that opened it (the pipeline's encoder)."""
+
+    def __init__(self, opts: Options, job: Job, k: int, shape: tuple):
+        self.path = opts.output_paths(job.base)[k][0]
+        self.shape = tuple(shape)
+        self._cm = image_io.mapped_tiff(self.path, self.shape, bits=OUTPUT_FORMATS[opts.format][2], space="display")
+        self.samples: np.ndarray | None = self._cm.__enter__()
+
+    def render(self, retoucher: Retoucher, image: np.ndarray, decision: Decision, k: int, opts: Options) -> None:
+        """Fill the file with sample ``k``'s edit list on ``image`` (:func:`render_sample`)."""
+        samples = render_sample(retoucher, image, decision, k, opts, out=self.samples)
+        if samples is not self.samples:  # the retoucher declined the buffer: copy (same bytes either way)
+            self.samples[...] = samples
+
+    def close(self) -> None:
+        """Unmap and rename the complete file to its name (atomic)."""
+        self.samples, cm, self._cm = None, self._cm, None
+        cm.__exit__(None, None, None)
+
+    def discard(self, exc: BaseException) -> None:
+        """Unmap and remove the unfinished file (nothing once it was closed or discarded)."""
+        self.samples, cm, self._cm = None, self._cm, None
+        if cm is not None:
+            cm.__exit__(type(exc), exc, exc.__traceback__)
+
+
 def render_into_file(retoucher: Retoucher, job: Job, opts: Options, decision: Decision, k: int, image: np.ndarray, timings: dict) -> list[str]:
-    """Sample ``k`` rendered by the fused pass straight into its (memory-mapped, atomic) TIFF,
-    then :func:`finish_sample`: the same bytes as :func:`render_sample` + :func:`save_sample`
+    """Sample ``k`` rendered by the fused pass straight into its :class:`FileTarget`, then
+    :func:`finish_sample`: the same bytes as :func:`render_sample` + :func:`save_sample`
     without the encoder's copy. ``timings`` gains ``apply_s`` (the pass, filling the file's
     pages) and ``write_s`` (closing and renaming it)."""
-    photo = opts.output_paths(job.base)[k][0]
-    bits = OUTPUT_FORMATS[opts.format][2]
     ta = time.perf_counter()
-    with image_io.mapped_tiff(photo, image.shape, bits=bits, space="display") as out:
-        samples = render_sample(retoucher, image, decision, k, opts, out=out)
-        if samples is not out:  # the retoucher declined the buffer: copy (same bytes either way)
-            out[...] = samples
-        del samples, out
-        tw = time.perf_counter()
-    timings = {**timings, "apply_s": tw - ta, "write_s": time.perf_counter() - tw}
-    return finish_sample(retoucher, job, opts, decision, k, image.shape, timings)
+    target = FileTarget(opts, job, k, image.shape)
+    try:
+        target.render(retoucher, image, decision, k, opts)
+    except BaseException as exc:
+        target.discard(exc)
+        raise
+    tw = time.perf_counter()
+    return save_target(retoucher, job, opts, decision, k, target, {**timings, "apply_s": tw - ta}, tw)
+
+
+def save_target(retoucher: Retoucher, job: Job, opts: Options, decision: Decision, k: int, target: FileTarget, timings: dict, t0: float | None = None) -> list[str]:
+    """Publish a filled :class:`FileTarget`, then :func:`finish_sample`; ``timings`` gains ``write_s``
+    (from ``t0``, default now)."""
+    t0 = time.perf_counter() if t0 is None else t0
+    target.close()
+    return finish_sample(retoucher, job, opts, decision, k, target.shape, {**timings, "write_s": time.perf_counter() - t0})
 
 
 def finish_sample(retoucher: Retoucher, job: Job, opts: Options, decision: Decision, k: int, shape: tuple, timings: dict) -> list[str]:
