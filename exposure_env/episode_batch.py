@@ -162,12 +162,14 @@ class EpisodeBatch:
         for fi in np.unique(f_rows):
             flt = self.filters[fi]
             sel = rows if len(f_rows) == n and (f_rows == fi).all() else rows[f_rows == fi]
-            p = flt.params_for(params[sel, : flt.num_params], self.images if len(sel) == n else self.images[sel])
+            whole = len(sel) == n
+            imgs = self.images if whole else self.images[sel]  # fancy index: one copy, for both uses
+            p = flt.params_for(params[sel, : flt.num_params], imgs)
             units[sel, : flt.num_params] = p
-            if len(sel) == n:
-                self.images = flt.apply(self.images, p)
+            if whole:
+                self.images = flt.apply(imgs, p)
             else:
-                self.images[sel] = flt.apply(self.images[sel], p)
+                self.images[sel] = flt.apply(imgs, p)
         k = self.steps[rows]
         self.hist_filter[rows, k] = f_rows
         self.hist_params[rows, k] = units[rows]

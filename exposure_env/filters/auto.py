@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from ..backend import is_torch
+from ..backend import is_torch, ops_for
 from ..colour import LUM_WEIGHTS
 from .exposure import MAX_EV, Exposure
 from .white_balance import LOG_RANGE, WhiteBalance
@@ -45,32 +43,20 @@ _TINY = 1e-6
 
 def _channel_means(images):
     """``(N, H, W, 3)`` -> ``(N, 3)`` channel means, floored at 1e-6 (a constant in torch's graph)."""
-    if is_torch(images):
-        return images.detach().mean(dim=(1, 2)).clamp_min(_TINY)
-    return _xp(images).maximum(images.mean(axis=(1, 2)), _TINY)
-
-
-def _xp(x):
-    """The array module of a NumPy or CuPy array."""
-    if isinstance(x, np.ndarray):
-        return np
-    import cupy
-
-    return cupy
+    images = images.detach() if is_torch(images) else images
+    return ops_for(images).maximum(images.mean(axis=(1, 2)), _TINY)
 
 
 def auto_ev(images):
     """``log2(0.18 / mean luminance)`` per image ``(N,)``: the exposure that brings it to mid grey."""
     m = _channel_means(images)
     lum = LUM_WEIGHTS[0] * m[:, 0] + LUM_WEIGHTS[1] * m[:, 1] + LUM_WEIGHTS[2] * m[:, 2]
-    log = lum.log() if is_torch(lum) else _xp(lum).log(lum)
-    return (math.log(MID_GREY) - log) / math.log(2.0)
+    return (math.log(MID_GREY) - ops_for(lum).log(lum)) / math.log(2.0)
 
 
 def grey_world_action(images):
     """``W`` actions ``(N, 3)`` (red 0) whose multipliers make the channel means equal."""
-    m = _channel_means(images)
-    log = m.log() if is_torch(m) else _xp(m).log(m)
+    log = ops_for(images).log(_channel_means(images))
     return (log[:, :1] - log) / LOG_RANGE
 
 
@@ -83,8 +69,8 @@ class AutoExposure(Exposure):
     edit_name = "E"  # type: ignore[assignment]  # a class constant over the base property
 
     def params_for(self, action, images):
-        ev = auto_ev(images)[:, None] + MAX_EV * action.clip(-1.0, 1.0)
-        return ev.clamp(-MAX_EV, MAX_EV) if is_torch(ev) else ev.clip(-MAX_EV, MAX_EV)
+        ops = ops_for(action)
+        return ops.clip(auto_ev(images)[:, None] + MAX_EV * ops.clip(action, -1.0, 1.0), -MAX_EV, MAX_EV)
 
     def identity_action(self):
         return None
@@ -99,9 +85,7 @@ class AutoWhiteBalance(WhiteBalance):
     edit_name = "W"  # type: ignore[assignment]
 
     def params_for(self, action, images):
-        a = grey_world_action(images) + action
-        a = a.clamp(-1.0, 1.0) if is_torch(a) else a.clip(-1.0, 1.0)
-        return self.params_from_action(a)
+        return self.params_from_action(ops_for(action).clip(grey_world_action(images) + action, -1.0, 1.0))
 
     def identity_action(self):
         return None

@@ -152,12 +152,7 @@ def _retouch(retoucher: Retoucher, photo: _Photo, opts: Options, buffers: queue.
                 try:
                     ta = time.perf_counter()
                     if direct:  # the fused pass fills the output file itself; the encoder publishes it
-                        samples = FileTarget(opts, photo.job, k, photo.image.shape)
-                        try:
-                            samples.render(retoucher, photo.image, photo.decision, k, opts)
-                        except BaseException as exc:
-                            samples.discard(exc)
-                            raise
+                        samples = FileTarget.rendered(retoucher, photo.job, opts, photo.decision, k, photo.image)
                         slot = buffer
                     else:
                         samples = render_sample(retoucher, photo.image, photo.decision, k, opts, out=buffer)

@@ -112,11 +112,19 @@ class FileTarget:
         self._cm = image_io.mapped_tiff(self.path, self.shape, bits=OUTPUT_FORMATS[opts.format][2], space="display")
         self.samples: np.ndarray | None = self._cm.__enter__()
 
-    def render(self, retoucher: Retoucher, image: np.ndarray, decision: Decision, k: int, opts: Options) -> None:
-        """Fill the file with sample ``k``'s edit list on ``image`` (:func:`render_sample`)."""
-        samples = render_sample(retoucher, image, decision, k, opts, out=self.samples)
-        if samples is not self.samples:  # the retoucher declined the buffer: copy (same bytes either way)
-            self.samples[...] = samples
+    @classmethod
+    def rendered(cls, retoucher: Retoucher, job: Job, opts: Options, decision: Decision, k: int, image: np.ndarray) -> "FileTarget":
+        """Sample ``k``'s file, filled with its edit list on ``image`` (:func:`render_sample`);
+        a failure removes the file and re-raises."""
+        target = cls(opts, job, k, image.shape)
+        try:
+            samples = render_sample(retoucher, image, decision, k, opts, out=target.samples)
+            if samples is not target.samples:  # the retoucher declined the buffer: copy (same bytes either way)
+                target.samples[...] = samples
+        except BaseException as exc:
+            target.discard(exc)
+            raise
+        return target
 
     def close(self) -> None:
         """Unmap and rename the complete file to its name (atomic)."""
@@ -136,12 +144,7 @@ def render_into_file(retoucher: Retoucher, job: Job, opts: Options, decision: De
     without the encoder's copy. ``timings`` gains ``apply_s`` (the pass, filling the file's
     pages) and ``write_s`` (closing and renaming it)."""
     ta = time.perf_counter()
-    target = FileTarget(opts, job, k, image.shape)
-    try:
-        target.render(retoucher, image, decision, k, opts)
-    except BaseException as exc:
-        target.discard(exc)
-        raise
+    target = FileTarget.rendered(retoucher, job, opts, decision, k, image)
     tw = time.perf_counter()
     return save_target(retoucher, job, opts, decision, k, target, {**timings, "apply_s": tw - ta}, tw)
 
