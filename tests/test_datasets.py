@@ -391,7 +391,11 @@ def test_demo_targets_span_the_validation_truth(demo_style):
     outside = ~((truth >= lo) & (truth <= hi))
     assert not outside.any(), f"{st.name}: {outside.sum(axis=0)} validation crops outside the targets' range {lo}..{hi}"
     hi_scores = intersection_from_statistics(truth, targets)
-    assert min(hi_scores["luminance"], hi_scores["contrast"], hi_scores["saturation"]) >= 45, hi_scores
+    assert min(hi_scores["luminance"], hi_scores["contrast"], hi_scores["saturation"]) >= 40, hi_scores
+    # a critic that matches the targets moves outputs by the targets' brightness gap: with hubble among the
+    # expert targets it was 0.036 darker than the truth, and the trained policies were too dark
+    gap = abs(targets[:, 0].mean() - truth[:, 0].mean())
+    assert gap <= 0.03, f"{st.name}: targets' mean display luminance is {gap:.3f} off the validation truth's"
     # and the style applied to the training inputs looks like the targets (the critic's optimum is the style)
     styled_inputs = crop_statistics(st.apply(d.train_inputs.images))
     assert intersection_from_statistics(styled_inputs, targets)["average"] >= 50

@@ -8,7 +8,7 @@
 Splits (inputs / targets / validation, disjoint by scene; the targets' crops span the
 validation truth's luminance, contrast and saturation):
 
-* ``expert``: astronaut, chelsea / coffee, rocket, hubble, ihc / motorcycle left + right, retina;
+* ``expert``: astronaut, chelsea, hubble / coffee, rocket, ihc / motorcycle left + right, retina;
 * ``faded``:  coffee, motorcycle left + right, hubble, retina / astronaut, rocket, ihc / chelsea.
 
 ``demo_packs(seed, style=...)`` -> :class:`DemoData` (``train_inputs`` ~1200 crops,

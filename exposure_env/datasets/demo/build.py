@@ -15,7 +15,7 @@ from .photos import load_photo
 from .styles import DEFAULT_STYLE, degrade, get_style
 
 #: Bump when the photos, crops or recipes change (invalidates cached packs).
-DEMO_VERSION = 2
+DEMO_VERSION = 3
 
 #: Crops of each pack in total, spread evenly over its photos (80x80 float32: ~77 KB each).
 CROPS = {"train_inputs": 1200, "train_targets": 1200, "val": 128}

@@ -8,7 +8,12 @@ stereo views show one scene, so they form one *group* and are never split apart.
 A :class:`PhotoSplit` assigns whole groups to the training inputs, the target-style
 examples (unpaired: other scenes) and the held-out paired validation, disjoint by
 photograph. The splits are chosen so that the target crops span the validation truth's
-luminance, contrast and saturation (``tests/test_datasets.py`` asserts it).
+luminance, contrast and saturation (``tests/test_datasets.py`` asserts it), and so that the
+style applied to the training inputs looks like the targets: an unpaired critic learns the
+targets' look, not the recipe. ``hubble`` stays dark after any per-photo style (mean display
+luminance 0.24 under ``expert`` against 0.36-0.41 for the other photos), so it is a training
+*input* of ``expert``, never one of its targets; as a target it taught a darker, flatter style
+than the recipe's (docs/benchmarks.md, "Quality").
 """
 
 from __future__ import annotations

@@ -161,8 +161,8 @@ STYLES = {
         "expert",
         expert_edits,
         PhotoSplit(
-            inputs=("astronaut", "chelsea"),
-            targets=("coffee", "rocket", "hubble", "ihc"),
+            inputs=("astronaut", "chelsea", "hubble"),
+            targets=("coffee", "rocket", "ihc"),
             val=("motorcycle_left", "motorcycle_right", "retina"),
         ),
         "neutral punchy look: exposure to 0.18, grey world 80%, gamma 1/2.2, contrast +30%, saturation+ 50%",
