@@ -24,7 +24,8 @@ the distribution inputs so sampling and training see the same probabilities.
 observation space when absent), ``encoder_channels``, ``feature_channels``, ``hidden``,
 ``dropout`` (policy feature; 0 by default because PPO's importance ratios need the sampling
 and training passes to be the same function), ``log_std_init``, ``filter_epsilon``,
-``downsample`` (average-pool factor before the encoders), ``state_planes``.
+``downsample`` (average-pool factor before the encoders), ``state_planes``, ``policy_average``
+(the exposure algorithm's averaged policy, :mod:`policies.exposure_algo.module`; 0 = off).
 
 APPO: ``TargetNetworkAPI`` keeps a frozen copy of ``pi``. Env runners build the inference-only
 variant (no ``vf`` and no target copy).
@@ -68,6 +69,7 @@ PAPER_MODEL = {
     "downsample": 1,
     "state_planes": True,
     "encoder": "conv",
+    "policy_average": 0.0,
 }
 
 #: Presets selectable with ``model_config["preset"]``; explicit keys override them.
@@ -106,6 +108,8 @@ def resolve_model_config(model_config: dict | None) -> dict:
         raise ValueError(f"model_config encoder {out['encoder']!r} unknown; known: {', '.join(ENCODERS)}")
     if int(out["downsample"]) < 1:
         raise ValueError(f"model_config downsample must be >= 1, got {out['downsample']}")
+    if not 0.0 <= float(out["policy_average"]) < 1.0:
+        raise ValueError(f"model_config policy_average must be in [0, 1), got {out['policy_average']}")
     return out
 
 
@@ -248,6 +252,11 @@ class ExposureRLModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Infere
 
         self.pi = PolicyNet(state_dim, size, self.num_params, width, cfg)
         self.vf = ValueNet(state_dim, size, cfg)
+        if float(cfg["policy_average"]) and not self.averages_policy:
+            raise ValueError(f"model_config policy_average: only the exposure algorithm keeps an averaged policy ({type(self).__name__})")
+
+    #: Whether the module keeps an averaged copy of ``pi`` (``model_config["policy_average"]``).
+    averages_policy = False
 
     # --- policy ------------------------------------------------------------------------
     def policy_heads(self, image: torch.Tensor, state: torch.Tensor, net: nn.Module | None = None):
@@ -260,7 +269,7 @@ class ExposureRLModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Infere
         ``param_mean`` is the chosen filter's mean in action units (unclamped; its first
         ``k_f`` entries matter, the tail is 0). Traceable with ``torch.jit.trace``.
         """
-        logits, means, _ = self.pi(image, state)
+        logits, means, _ = self.policy_heads(image, state)
         f = logits.argmax(-1)
         idx = f[:, None, None].expand(-1, 1, means.shape[-1])
         return logits, means.gather(1, idx).squeeze(1)

@@ -60,16 +60,19 @@ def test_state_pool_takes_the_states_an_episode_acted_from():
 
 
 # --- the module ------------------------------------------------------------------------------
+def module_spaces():
+    flist = F.resolve(None)
+    return dict(observation_space=observation_space(len(flist), 5, 64), action_space=action_space(flist))
+
+
 def make_modules(dropout=0.0):
     from policies.exposure_algo.module import DETERMINISTIC_LOG_STD, ExposureAlgoRLModule
     from policies.rl_module import ExposureRLModule
 
-    flist = F.resolve(None)
-    spaces = dict(observation_space=observation_space(len(flist), 5, 64), action_space=action_space(flist))
     cfg = {"preset": "small", "dropout": dropout}
     torch.manual_seed(0)
-    algo_module = ExposureAlgoRLModule(**spaces, model_config=cfg)
-    ppo_module = ExposureRLModule(**spaces, model_config=cfg)
+    algo_module = ExposureAlgoRLModule(**module_spaces(), model_config=cfg)
+    ppo_module = ExposureRLModule(**module_spaces(), model_config=cfg)
     return algo_module, ppo_module, DETERMINISTIC_LOG_STD
 
 
@@ -107,6 +110,44 @@ def test_decision_time_dropout_is_an_option():
             d = module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS]
         assert (not torch.equal(a, b)) == differ
         assert torch.equal(c, d)  # greedy evaluation stays deterministic
+
+
+def test_averaged_policy_decides_and_follows_the_trained_one(rng):
+    from ray.rllib.core.columns import Columns
+
+    from policies.exposure_algo.module import ExposureAlgoRLModule
+    from policies.rl_module import ExposureRLModule
+
+    torch.manual_seed(0)
+    module = ExposureAlgoRLModule(**module_spaces(), model_config={"preset": "small", "policy_average": 0.9})
+    image = torch.from_numpy(rng.uniform(0, 1, (4, 64, 64, 3)).astype(np.float32))
+    state = torch.zeros(4, 11)
+    avg_head = module.pi_average.filter_head[0].weight
+    assert torch.equal(avg_head, module.pi.filter_head[0].weight) and not avg_head.requires_grad
+    start = avg_head.clone()
+    with torch.no_grad():
+        for p in module.pi.parameters():
+            p.add_(0.5)  # a learner update moved the trained policy
+    # exploration acts with the trained policy, decisions (validation, export) with the average
+    trained = module.policy_heads(image, state, net=module.pi)[0]
+    assert not torch.allclose(module.policy_heads(image, state)[0], trained)
+    with torch.no_grad():
+        explored = module.forward_exploration({Columns.OBS: {"image": image, "state": state}})[Columns.ACTION_DIST_INPUTS]
+        explored_again = module._dist_inputs(*module.pi(image, state))
+    assert torch.equal(explored, explored_again)
+    # warm-up decay min(0.9, (1 + n) / (10 + n)): 0.1, then 2/11, ...
+    assert module.update_policy_average() == pytest.approx(0.1)
+    torch.testing.assert_close(module.pi_average.filter_head[0].weight, 0.1 * start + 0.9 * (start + 0.5))
+    assert module.update_policy_average() == pytest.approx(2 / 11) and int(module.policy_average_updates) == 2
+    for _ in range(200):
+        module.update_policy_average()
+    torch.testing.assert_close(module.policy_heads(image, state)[0], trained)  # converges to a fixed pi
+    assert "pi_average.filter_head.0.weight" in module.state_dict()  # checkpointed with the module
+    assert make_modules()[0].pi_average is None and make_modules()[0].update_policy_average() == 0.0  # off by default
+    with pytest.raises(ValueError, match="policy_average"):
+        ExposureAlgoRLModule(**module_spaces(), model_config={"preset": "small", "policy_average": 1.0})
+    with pytest.raises(ValueError, match="only the exposure algorithm"):
+        ExposureRLModule(**module_spaces(), model_config={"preset": "small", "policy_average": 0.9})
 
 
 # --- registration: --algo exposure ------------------------------------------------------------
@@ -170,7 +211,8 @@ def test_algorithm_trains_syncs_the_critic_checkpoints_and_exports(ray_session, 
     try:
         env = {"inputs": str(inputs), "scorer": {"kind": "discriminator", "name": "d_exposure_algo_test"}}
         config = build_config(
-            "exposure", env, model_config={"preset": "small"}, training={"policy_lr": 1e-3, "value_lr": 1e-2, "choice_lr": 2e-3},
+            "exposure", env, model_config={"preset": "small", "policy_average": 0.5},
+            training={"policy_lr": 1e-3, "value_lr": 1e-2, "choice_lr": 2e-3},
             num_env_runners=0, num_envs_per_env_runner=64, seed=3,
         )
         algo = config.build_algo()
@@ -210,6 +252,9 @@ def test_algorithm_trains_syncs_the_critic_checkpoints_and_exports(ray_session, 
         changed = [k for k in after if not torch.equal(after[k], before[k])]
         assert any(k.startswith("pi.param_heads") for k in changed) and any(k.startswith("vf.") for k in changed)
         assert any(k.startswith("pi.filter_head") for k in changed) and "pi.log_std" not in changed
+        # the averaged policy moved after each of the 3 updates, towards pi but not onto it
+        assert int(module.policy_average_updates) == 3 and any(k.startswith("pi_average.param_heads") for k in changed)
+        assert not torch.equal(module.pi_average.filter_head[0].weight, module.pi.filter_head[0].weight)
         runner = algo.env_runner.module  # env runners act with the learner's new weights
         for k, v in runner.state_dict().items():
             assert torch.equal(v, after[k]), k

@@ -16,12 +16,15 @@ learner's entropy term). Optimisers (Adam, betas from the config, SPEC §6): ``p
 encoder and heads; not ``pi.log_std``, which stays frozen), ``choice`` and ``value``. Their rates
 follow :func:`rewards.schedule.learning_rate` over the run's length; the training iteration and
 that length come in through ``timesteps[ITERATION_KEY]`` / ``timesteps[TOTAL_KEY]``.
+After each update the module's averaged policy, when it keeps one, moves towards ``pi``
+(:meth:`policies.exposure_algo.module.ExposureAlgoRLModule.update_policy_average`).
 The ``choice`` optimiser (filter encoder and head) shares the policy's rate unless
 ``choice_lr`` is set.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -158,6 +161,12 @@ class ExposureTorchLearner(TorchLearner):
             self._update_settings[module_id] = (flist, settings)
         return self._update_settings[module_id]
 
+    def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
+        """Move each module's averaged policy (``model_config["policy_average"]``) towards ``pi``."""
+        super().after_gradient_based_update(timesteps=timesteps)
+        for module_id in self.module.keys():
+            self.module[module_id].unwrapped().update_policy_average()
+
     # --- the loss -----------------------------------------------------------------------
     def compute_loss_for_module(self, *, module_id: ModuleID, config=None, batch: dict[str, Any], fwd_out: dict[str, Any]):
         if not self._critic_loaded:
@@ -166,7 +175,7 @@ class ExposureTorchLearner(TorchLearner):
         flist, settings = self._settings(module_id, module)
         obs = batch[Columns.OBS]
         out = UPDATES[self.config.update](
-            module.policy_heads,
+            functools.partial(module.policy_heads, net=module.pi),  # the trained policy, not its average
             module.vf,
             self.critic_score,
             flist,

@@ -11,13 +11,25 @@ checkpoints export and retouch exactly like PPO's); three differences of behavio
   exploration passes too (RLlib runs them in eval mode), not only in training;
 * ``forward_train`` computes nothing: the learner evaluates the networks itself inside
   :mod:`policies.exposure_algo.episode_update` / :mod:`~policies.exposure_algo.td_update`.
+
+**Averaged policy** (``model_config["policy_average"] = beta``, ``0 < beta < 1``; 0 = off): the
+module also keeps ``pi_average``, an exponential moving average of ``pi``'s weights updated after
+every learner update (:meth:`ExposureAlgoRLModule.update_policy_average`, with the usual warm-up
+``min(beta, (1 + n) / (10 + n))`` after ``n`` updates). The env runners explore with ``pi``
+(the policy being trained); validation, checkpoints selected by it, export and the retoucher
+decide with ``pi_average`` (:meth:`~ExposureAlgoRLModule.policy_heads`). A GAN's generator
+oscillates around the moving critic; the average of its recent weights is steadier and usually
+better than any single snapshot (the weight averaging of progressive GANs / StyleGAN, Polyak
+averaging in RL). Not in the 2018 release or SPEC.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
+from torch import nn
 
 from policies.rl_module import ExposureRLModule
 
@@ -28,11 +40,36 @@ DETERMINISTIC_LOG_STD = -20.0
 class ExposureAlgoRLModule(ExposureRLModule):
     """Deterministic-parameter policy + value for the Exposure actor-critic (module docstring)."""
 
+    averages_policy = True
+
     def setup(self):
         super().setup()
         with torch.no_grad():
             self.pi.log_std.fill_(DETERMINISTIC_LOG_STD)
         self.pi.log_std.requires_grad_(False)
+        self.pi_average: nn.Module | None = None
+        if float(self.resolved_config["policy_average"]) > 0:
+            self.pi_average = copy.deepcopy(self.pi).requires_grad_(False)
+            self.register_buffer("policy_average_updates", torch.zeros((), dtype=torch.int64))
+
+    def policy_heads(self, image: torch.Tensor, state: torch.Tensor, net: nn.Module | None = None):
+        """Raw outputs ``(logits (N, F), means (N, F, P), log_std (F, P))`` of ``net``; by
+        default the averaged policy when there is one, else ``pi`` (module docstring)."""
+        if net is None:
+            net = self.pi if self.pi_average is None else self.pi_average
+        return net(image, state)
+
+    @torch.no_grad()
+    def update_policy_average(self) -> float:
+        """Move ``pi_average`` towards ``pi`` after one learner update; the decay used (0: none kept)."""
+        if self.pi_average is None:
+            return 0.0
+        n = int(self.policy_average_updates)
+        beta = min(float(self.resolved_config["policy_average"]), (1.0 + n) / (10.0 + n))
+        for avg, cur in zip(self.pi_average.parameters(), self.pi.parameters()):
+            avg.lerp_(cur, 1.0 - beta)
+        self.policy_average_updates += 1
+        return beta
 
     @property
     def decision_dropout(self) -> bool:
