@@ -2,14 +2,15 @@
 
     python benchmarks/quality.py [--seeds 3] [--budget SECONDS] [--styles expert,faded] [--write]
     python benchmarks/quality.py --quick        # smoke test: 1 seed, 1 style, 30 s of training
+    python benchmarks/quality.py --rescore DIR  # score the policies of an earlier --results-dir again
 
 For every style and seed: trains with exactly what ``exposure train --demo [--demo-style S]``
 builds (its recipe and algorithm, read from :func:`tune_configs.commands.train_cmd.settings_from_options`;
 only the time budget is set, default the recipe's own), through the project's run loop
 (:func:`tune_configs.run_loop.run_training`); exports the checkpoint the run names at its end;
 retouches the style's held-out validation photos at full resolution
-(:func:`exposure_env.datasets.demo.write_demo_folders`, evaluation seed 0, scenes never trained
-on) and scores them against their paired truth -- PSNR (dB), CIE76 and CIEDE2000 Delta E, a*/b*
+(:func:`exposure_env.datasets.demo.write_demo_folders`, scenes never trained on, each in
+:data:`EVAL_SEEDS` RAW-like degradation draws) and scores them against their paired truth -- PSNR (dB), CIE76 and CIEDE2000 Delta E, a*/b*
 bias and neutral chroma shift (:func:`rewards.metrics.paired_scores`) -- and with the histogram
 intersection against the style's target photos (SPEC §8), next to the inputs with a display
 gamma, the auto-correction and the per-photo oracle (:mod:`policies.oracle`). Reports the mean
@@ -38,8 +39,10 @@ from benchmarks._report import machine_line, markdown_table, write_section  # no
 
 #: Fractions of the budget at which the validation curve is reported.
 CURVE_AT = (0.1, 0.25, 0.5, 0.75, 1.0)
-#: Seed of the full-size held-out photos (the same test set for every training seed).
-EVAL_SEED = 0
+#: Degradation draws of the full-size held-out photos (the same test set for every training
+#: seed): each held-out scene is scored in this many RAW-like versions (exposure error, cast and
+#: flattening drawn per version), since a handful of photos with one draw each is a noisy test set.
+EVAL_SEEDS = (0, 1, 2, 3)
 #: Issue 8's targets for the demo (mean over seeds).
 TARGET_PSNR, TARGET_DE76, ORACLE_GAP_DB, WORST_GAP_DB = 25.0, 8.0, 2.0, 1.5
 COLUMNS = (("PSNR dB", "psnr", ".2f"), ("ΔE76", "delta_e", ".2f"), ("ΔE00", "delta_e2000", ".2f"),
@@ -100,17 +103,24 @@ def train_and_export(settings) -> dict:
 
 
 # --------------------------------------------------------------------------- held-out scoring
-def heldout_photos(style: str | None, folder: Path):
-    """``(names, linear inputs, display truths, display target photos)`` at full resolution."""
+def heldout_photos(style: str | None, folder: Path, seeds: tuple[int, ...] | None = None):
+    """``(names, linear inputs, display truths, display target photos)`` at full resolution: every
+    held-out scene in each degradation draw of ``seeds`` (default :data:`EVAL_SEEDS`; named
+    ``scene@seed``); the target photos of the first draw."""
     from exposure_env.datasets import demo
     from exposure_env.io import read_image
     from policies.baselines import list_photos
 
-    dirs = demo.write_demo_folders(folder, EVAL_SEED, style) if style else demo.write_demo_folders(folder, EVAL_SEED)
-    names = list(demo.get_style(style).split.val) if style else list(getattr(demo, "VAL_PHOTOS"))
-    inputs = [read_image(dirs.inputs / f"{n}.tif") for n in names]
-    truths = [read_image(dirs.expert / f"{n}.png", "display") for n in names]
-    targets = [read_image(p, "display") for p in list_photos(dirs.targets)]
+    scenes = list(demo.get_style(style).split.val) if style else list(getattr(demo, "VAL_PHOTOS"))
+    names, inputs, truths, targets = [], [], [], []
+    for seed in EVAL_SEEDS if seeds is None else seeds:
+        args = (folder / f"draw{seed}", seed) + ((style,) if style else ())
+        dirs = demo.write_demo_folders(*args)
+        names += [f"{n}@{seed}" for n in scenes]
+        inputs += [read_image(dirs.inputs / f"{n}.tif") for n in scenes]
+        truths += [read_image(dirs.expert / f"{n}.png", "display") for n in scenes]
+        if not targets:
+            targets = [read_image(p, "display") for p in list_photos(dirs.targets)]
     return names, inputs, truths, targets
 
 
@@ -201,10 +211,12 @@ def style_report(style: str | None, refs: dict, runs: list[dict], budget_s: floa
     seeds = "; ".join(f"seed {r['seed']}: {r['heldout']['psnr']:.2f} dB / ΔE76 {r['heldout']['delta_e']:.2f}, "
                       f"{r['iterations']} iterations in {r['elapsed_s'] / 60:.1f} min (budget {budget_s / 60:.1f}), "
                       f"load {r['load_start']:.1f} -> {r['load_end']:.1f}" for r in runs)
-    photos = ", ".join(refs["_names"])
+    scenes = list(dict.fromkeys(n.split("@")[0] for n in refs["_names"]))
+    draws = len(refs["_names"]) // max(1, len(scenes))
     return "\n\n".join([
         f"### Style `{style or 'demo'}` ({runs[0]['algo']}, recipe `{runs[0]['recipe']}`)",
-        f"Held-out photos at full resolution: {photos} (never trained on); HI against the style's target photos. "
+        f"Held-out photos at full resolution: {', '.join(scenes)} (never trained on), each in {draws} RAW-like degradation "
+        f"draws ({len(refs['_names'])} photos); HI against the style's target photos. "
         f"Oracle: {refs['_oracle_s_per_photo']:.1f} s per photo.",
         markdown_table(["method", *[h for h, _, _ in COLUMNS]], table),
         "Issue 8 targets: " + "; ".join(f"{name} **{'yes' if ok else 'no'}**" for name, ok in checks) + ".",
@@ -227,6 +239,8 @@ def main(argv=None) -> int:
     ap.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                     help="a recipe override, as `exposure train --config` (repeatable): compare candidates")
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 seed, first style, 30 s budget, light oracle")
+    ap.add_argument("--rescore", type=Path, default=None, metavar="DIR",
+                    help="no training: score the exported policies of an earlier --results-dir DIR again")
     args = ap.parse_args(argv)
     from policies.oracle import OracleSettings
 
@@ -236,6 +250,12 @@ def main(argv=None) -> int:
         seeds, budget, styles = 1, budget or 30.0, styles[:1]
         oracle_settings = OracleSettings(orders=OracleSettings().orders[:2], beam=0, fit_iters=30)
     results = args.results_dir or Path(tempfile.mkdtemp(prefix="quality-"))
+    earlier = json.loads((args.rescore / "quality.json").read_text()) if args.rescore else None
+    if earlier is not None and not args.styles:
+        styles = tuple(None if k == "demo" else k for k in earlier)
+    missing = [st or "demo" for st in styles if earlier is not None and (st or "demo") not in earlier]
+    if missing:
+        raise SystemExit(f"--rescore {args.rescore}: no runs of style {', '.join(missing)} there (it has {', '.join(earlier)})")
     print(f"machine: {machine_line()}; runs in {results}", flush=True)
     sections, raw = [], {}
     for style in styles:
@@ -243,22 +263,27 @@ def main(argv=None) -> int:
         refs = score_references(photos, oracle_settings)
         refs["_names"] = photos[0]
         runs = []
+        if earlier is not None:  # the exported policies of an earlier run of this script, scored again
+            runs = [dict(r) for r in earlier[style or "demo"]["runs"]]
+            seeds = len(runs)
         for seed in range(seeds):
             s = default_settings(style, seed, budget, results, f"quality-{style or 'demo'}-s{seed}", args.config)
-            run_budget = s.recipe.stop_time
-            print(f"[{style}] seed {seed}: {s.recipe.algo} / recipe {s.recipe.name}, {run_budget:.0f} s ...", flush=True)
-            run = {"seed": seed, **train_and_export(s)}
+            if earlier is None:
+                print(f"[{style}] seed {seed}: {s.recipe.algo} / recipe {s.recipe.name}, {s.recipe.stop_time:.0f} s ...", flush=True)
+                runs.append({"seed": seed, "budget_s": s.recipe.stop_time, **train_and_export(s)})
+            run = runs[seed]
+            run_budget = float(run.get("budget_s") or s.recipe.stop_time)
             run["heldout"] = score_policy(run["policy"], photos)
             run["curve"] = validation_curve(run["run_dir"], run_budget)
-            print(f"[{style}] seed {seed}: PSNR {run['heldout']['psnr']:.2f} dB, ΔE76 {run['heldout']['delta_e']:.2f}, "
+            print(f"[{style}] seed {run['seed']}: PSNR {run['heldout']['psnr']:.2f} dB, ΔE76 {run['heldout']['delta_e']:.2f}, "
                   f"HI {run['heldout']['hi']:.1f} % ({run['iterations']} iterations)", flush=True)
-            runs.append(run)
         sections.append(style_report(style, refs, runs, run_budget))
         raw[style or "demo"] = {"references": {k: v for k, v in refs.items()}, "runs": runs}
     (results / "quality.json").write_text(json.dumps(raw, indent=1, default=str))
     body = "\n\n".join([
         f"`python benchmarks/quality.py --seeds {seeds}{f' --budget {budget:g}' if args.budget or args.quick else ''}"
-        f"{' --quick' if args.quick else ''}`: the default `exposure train --demo` run per style and seed, "
+        f"{' --quick' if args.quick else ''}{''.join(f' --config {c}' for c in args.config)}`" + (" (policies of an earlier run scored again with `--rescore`)" if earlier else "")
+        + ": the default `exposure train --demo` run per style and seed, "
         f"scored on held-out photos at full resolution. Machine: {machine_line()}; 2 cores shared with other work "
         "(load averages per run below). PSNR in dB; ΔE76 / ΔE00 (CIEDE2000), a*/b* bias (output minus truth) and the "
         "chroma shift of the truth's neutral pixels in ΔE units on sRGB display values (CIELAB, D65); HI = histogram "

@@ -25,6 +25,21 @@ def test_default_settings_are_the_demo_commands(tmp_path):
     assert quality.default_settings(style, 0, None, tmp_path, "q").recipe.stop_time == ref.recipe.stop_time
 
 
+def test_heldout_photos_are_every_scene_in_several_degradation_draws(tmp_path):
+    from exposure_env.datasets.demo import get_style
+
+    style = quality.demo_styles()[0]
+    scenes = list(get_style(style).split.val)
+    names, inputs, truths, targets = quality.heldout_photos(style, tmp_path, seeds=(0, 1))
+    assert names == [f"{n}@0" for n in scenes] + [f"{n}@1" for n in scenes]
+    assert len(inputs) == len(truths) == 2 * len(scenes) and len(targets) == len(get_style(style).split.targets)
+    k = len(scenes)
+    for i in range(k):  # the same scene, another RAW-like draw: other pixels, same framing
+        assert inputs[i].shape == inputs[i + k].shape and truths[i].shape == inputs[i].shape
+        assert np.abs(inputs[i] - inputs[i + k]).mean() > 1e-3
+    assert quality.EVAL_SEEDS[0] == 0 and len(quality.EVAL_SEEDS) >= 3
+
+
 def _fake_run(run_dir, evals):
     """A run folder as the run loop writes it: progress.csv, hi_curve.csv and TensorBoard eval/psnr."""
     from torch.utils.tensorboard import SummaryWriter
@@ -62,7 +77,7 @@ def _row(psnr, de):
 def test_style_report_mean_worst_and_targets():
     gamma, auto = list(BASELINES)
     refs = {gamma: _row(15.0, 20.0), auto: _row(22.0, 12.0), ORACLE: _row(31.0, 3.0), "_oracle_s_per_photo": 4.0,
-            "_names": ["a", "b"]}
+            "_names": ["a@0", "b@0", "a@1", "b@1"]}
     curve = [{"at": f, "wall_s": 10.0, "hi": 30.0, "psnr": 20.0, "hi_inputs": 21.0} for f in quality.CURVE_AT]
     runs = [{"seed": s, "heldout": _row(p, 6.0), "curve": curve, "iterations": 9, "elapsed_s": 60.0, "load_start": 1.0,
              "load_end": 2.0, "final_scores": {"psnr_auto": 22.5, "hi_auto": 41.0}, "algo": "ppo", "recipe": "demo"}
@@ -74,3 +89,32 @@ def test_style_report_mean_worst_and_targets():
     assert "mean PSNR >= 25 dB **yes**" in md and "within 2 dB of the oracle **no**" in md
     assert "worst seed within 1.5 dB of the mean **no**" in md
     assert "auto-correction on the same crops: PSNR 22.50 dB" in md
+    assert "photos at full resolution: a, b (never trained on), each in 2 RAW-like degradation draws (4 photos)" in md
+
+
+def test_rescore_scores_an_earlier_runs_policies_again(tmp_path, monkeypatch):
+    import json
+
+    from policies.export import export_policy
+    from tests.policy_fixtures import tiny_module
+
+    style = quality.demo_styles()[0]
+    earlier = tmp_path / "earlier"
+    _fake_run(earlier / "run0", [(5, 30.0, 25.0, 15.0), (10, 62.0, 30.0, 18.0)])
+    policy = export_policy(tiny_module(0, vivid=True), earlier / "run0" / "policy.exposure")
+    run = {"seed": 0, "budget_s": 60.0, "run_dir": str(earlier / "run0"), "policy": str(policy), "iterations": 10,
+           "elapsed_s": 60.0, "load_start": 1.0, "load_end": 1.0, "final_scores": {}, "algo": "exposure", "recipe": "demo",
+           "heldout": _row(1.0, 99.0)}
+    (earlier / "quality.json").write_text(json.dumps({style: {"references": {}, "runs": [run]}}))
+    gamma, auto = list(BASELINES)
+    monkeypatch.setattr(quality, "EVAL_SEEDS", (0,))  # one draw: quick
+    monkeypatch.setattr(quality, "score_references", lambda photos, _settings: {
+        gamma: _row(15.0, 20.0), auto: _row(22.0, 12.0), ORACLE: _row(31.0, 3.0), "_oracle_s_per_photo": 1.0})
+    out = tmp_path / "again"
+    out.mkdir()
+    assert quality.main(["--rescore", str(earlier), "--results-dir", str(out)]) == 0
+    again = json.loads((out / "quality.json").read_text())[style]["runs"][0]
+    assert again["policy"] == str(policy) and again["heldout"]["psnr"] != 1.0  # scored again, not copied
+    assert 5.0 < again["heldout"]["psnr"] < 40.0 and again["curve"][-1]["hi"] == 30.0
+    with pytest.raises(SystemExit, match="no runs of style"):
+        quality.main(["--rescore", str(earlier), "--styles", "nosuchstyle", "--results-dir", str(out)])
