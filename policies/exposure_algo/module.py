@@ -56,9 +56,7 @@ class ExposureAlgoRLModule(ExposureRLModule):
     def policy_heads(self, image: torch.Tensor, state: torch.Tensor, net: nn.Module | None = None):
         """Raw outputs ``(logits (N, F), means (N, F, P), log_std (F, P))`` of ``net``; by
         default the averaged policy when there is one, else ``pi`` (module docstring)."""
-        if net is None:
-            net = self.pi if self.pi_average is None else self.pi_average
-        return net(image, state)
+        return super().policy_heads(image, state, net or self.pi_average)
 
     @torch.no_grad()
     def update_policy_average(self) -> float:
