@@ -279,7 +279,8 @@ def main(argv=None) -> int:
                   f"HI {run['heldout']['hi']:.1f} % ({run['iterations']} iterations)", flush=True)
         sections.append(style_report(style, refs, runs, run_budget))
         raw[style or "demo"] = {"references": {k: v for k, v in refs.items()}, "runs": runs}
-    (results / "quality.json").write_text(json.dumps(raw, indent=1, default=str))
+        # after each style, so that an interrupted benchmark keeps (and --rescore finds) the finished ones
+        (results / "quality.json").write_text(json.dumps(raw, indent=1, default=str))
     body = "\n\n".join([
         f"`python benchmarks/quality.py --seeds {seeds}{f' --budget {budget:g}' if args.budget or args.quick else ''}"
         f"{' --quick' if args.quick else ''}{''.join(f' --config {c}' for c in args.config)}`" + (" (policies of an earlier run scored again with `--rescore`)" if earlier else "")
