@@ -131,6 +131,30 @@ def test_recipes_resolve_to_the_algorithms_defaults(tmp_path):
     assert get_recipe("fivek-ppo").model == get_recipe("fivek").model == {"preset": "paper"}
 
 
+def test_schedules_span_at_most_schedule_iterations():
+    """The CPU recipes' lr decay and entropy fade end after ``schedule_iterations`` however long
+    the budget; before that a time budget's length is estimated from the pace so far."""
+    from tune_configs.recipes import LAPTOP_SCHEDULE_ITERATIONS
+    from tune_configs.run_loop import planned_iterations, run_progress
+
+    demo = get_recipe("demo")
+    assert demo.schedule_iterations == get_recipe("laptop").schedule_iterations == LAPTOP_SCHEDULE_ITERATIONS == 400
+    assert get_recipe("demo-ppo").schedule_iterations is None and get_recipe("fivek").schedule_iterations is None
+    # a 5-minute run at ~1.27 iterations/s plans ~380 iterations: under the cap, unchanged
+    assert planned_iterations(demo, 189, 150.0) == 380
+    assert run_progress(demo, 189, 150.0) == pytest.approx(0.5)
+    # a 2-hour budget at the same pace would plan 9,120; the cap holds it at 400
+    long = demo.replace(stop_time=7200.0)
+    assert planned_iterations(long, 189, 150.0) == 400
+    assert run_progress(long, 200, 157.0) == pytest.approx(0.5)
+    assert run_progress(long, 600, 470.0) == 1.0
+    uncapped = long.replace(schedule_iterations=None)
+    assert planned_iterations(uncapped, 189, 150.0) == 9120
+    assert run_progress(uncapped, 200, 157.0) == pytest.approx(157.0 / 7200.0)
+    # an iteration budget under the cap is the schedule's length
+    assert planned_iterations(demo.replace(stop_iters=50, stop_time=None), 10, 5.0) == 50
+
+
 def test_env_config_for_a_recipe_and_the_env_it_builds(tmp_path):
     """recipe env group -> env_config -> the vector env RLlib builds, with EnvConfig's defaults."""
     from types import SimpleNamespace
@@ -227,6 +251,7 @@ def no_ray_start(monkeypatch):
         (lambda t: TrainSettings(DataSpec.demo(), tiny_recipe(num_env_runners=512), results_dir=t), "CPUs"),
         (lambda t: TrainSettings(DataSpec.demo(), tiny_recipe(algo="sac"), results_dir=t), "unknown algorithm"),
         (lambda t: TrainSettings(DataSpec.demo(), tiny_recipe(stop_iters=None), results_dir=t), "stopping rule"),
+        (lambda t: TrainSettings(DataSpec.demo(), tiny_recipe(schedule_iterations=0), results_dir=t), "schedule_iterations"),
         (lambda t: TrainSettings(DataSpec.demo(), tiny_recipe(), resume=t / "nothing", results_dir=t), "not a checkpoint"),
     ],
 )

@@ -48,6 +48,11 @@ class Recipe:
     #: Decay the policy lr exponentially to this fraction of ``training["lr"]`` by the end of the
     #: run (progress = share of ``stop_iters`` or ``stop_time`` used); None keeps it constant.
     lr_final_fraction: float | None = field(default=None, metadata={"help": "PPO/APPO: decay lr to this fraction by the end"})
+    #: The lr decay and the entropy fade span at most this many iterations, then hold their final
+    #: values for the rest of a longer run; None: they span the whole run. Without a cap a longer
+    #: ``--stop-time`` stretches them and the policy wanders at a high rate (docs/benchmarks.md
+    #: "Longer runs": 10-minute demo runs peaked at ~250 s, then lost ~1.5 dB of validation PSNR).
+    schedule_iterations: int | None = field(default=None, metadata={"help": "lr / entropy schedules span at most this many iterations"})
     #: Also validate on this many fixed training-input crops against the training targets
     #: (in-distribution HI, ``eval_train/*``); 0 turns it off.
     train_eval_crops: int = field(default=64, metadata={"help": "training crops also validated (0: off)"})
@@ -95,6 +100,12 @@ LAPTOP_DISCRIMINATOR: dict[str, Any] = {
 }
 
 
+#: The CPU recipes' schedules (``Recipe.schedule_iterations``): about the 5-minute demo run's
+#: length on 2 CPUs (~380 iterations), whose schedule is the one measured; longer runs then train
+#: on at the final rate.
+LAPTOP_SCHEDULE_ITERATIONS = 400
+
+
 #: Every recipe's critic is fed the episodes' final images (as the 2018 release), not every
 #: scored image (SPEC §6; ``RewardSource.critic_fakes`` default ``"all"``).
 FINAL_FAKES = {"critic_fakes": "final"}
@@ -115,6 +126,7 @@ def laptop_recipe(name: str = "laptop", stop_time: float = 15 * 60.0) -> Recipe:
         num_env_runners=0,
         num_envs_per_env_runner=64,
         stop_time=stop_time,
+        schedule_iterations=LAPTOP_SCHEDULE_ITERATIONS,
         checkpoint_freq=50,
         eval_every=25,
     )
@@ -138,6 +150,7 @@ def demo_ppo_recipe(name: str = "demo-ppo", stop_time: float = 10 * 60.0) -> Rec
         num_envs_per_env_runner=32,
         eval_every=5,
         lr_final_fraction=0.2,
+        schedule_iterations=None,
     )
 
 

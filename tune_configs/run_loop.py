@@ -88,21 +88,25 @@ class RunSummary:
 
 # --------------------------------------------------------------------------- run length
 def run_progress(r: Recipe, it: int, elapsed: float) -> float:
-    """Share of the run done, in [0, 1]: the larger of the iteration and time budgets used."""
+    """Share of the schedule done, in [0, 1]: the largest of the iteration and time budgets used
+    and of ``schedule_iterations`` (when set)."""
     p = 0.0
-    if r.stop_iters:
-        p = max(p, it / r.stop_iters)
+    for limit in (r.stop_iters, r.schedule_iterations):
+        if limit:
+            p = max(p, it / limit)
     if r.stop_time:
         p = max(p, elapsed / r.stop_time)
     return min(max(p, 0.0), 1.0)
 
 
 def planned_iterations(r: Recipe, it: int, elapsed: float) -> int:
-    """Training length for the lr schedules: ``stop_iters``, else estimated from the time budget."""
+    """Length T of the lr / entropy schedules: ``stop_iters``, else estimated from the time
+    budget; at most ``schedule_iterations`` (past T the schedules hold their final values)."""
     if r.stop_iters is not None:
-        return r.stop_iters
-    progress = max(elapsed / r.stop_time, 1e-3)
-    return max(it + 1, int(round((it + 1) / progress)))
+        total = r.stop_iters
+    else:
+        total = max(it + 1, int(round((it + 1) / max(elapsed / r.stop_time, 1e-3))))
+    return min(total, r.schedule_iterations) if r.schedule_iterations else total
 
 
 def finished(r: Recipe, it: int, elapsed: float) -> bool:

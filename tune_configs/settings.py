@@ -105,6 +105,8 @@ def check_settings(s: TrainSettings) -> None:
             raise ValueError(f"{name.replace('_', '-')} must be >= 1, got {getattr(r, name)}")
     if r.num_env_runners < 0:
         raise ValueError(f"--num-env-runners must be >= 0, got {r.num_env_runners}")
+    if r.schedule_iterations is not None and r.schedule_iterations < 1:
+        raise ValueError(f"run.schedule_iterations must be >= 1 (or None: the whole run), got {r.schedule_iterations}")
     if s.num_gpus < 0:
         raise ValueError(f"--num-gpus must be >= 0, got {s.num_gpus}")
     if s.joins_cluster:  # the cluster's CPUs and GPUs count, not this machine's (checked once joined)
