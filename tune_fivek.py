@@ -3,7 +3,7 @@
 * ``FIVEK_DIR``: the MIT-Adobe FiveK recipe (SPEC §5-7; ``input/`` linear ProPhoto TIFFs and
   ``expertC/`` retouches, see ``exposure_env.datasets.fivek``): the exposure actor-critic on the
   paper-size networks with the WGAN-GP critic reward; uses a GPU for the learner when one is visible.
-* ``--demo``: the bundled demo set on a laptop (the README's main job, 5 minutes of training on
+* ``--demo``: the bundled demo set on a laptop (the README's main job, 10 minutes of training on
   2 CPUs). Ends with a table of the best and last policy on the held-out validation photos
   (histogram intersection, SPEC §8; PSNR and Delta E against the expert's truth) next to the
   auto-correction, the inputs with a display gamma and the untouched inputs.

@@ -105,7 +105,7 @@ def test_config_keys_come_from_the_typed_configs():
     assert training["policy_lr"].default is not None and training["update"].default == "episode"
     lines = describe_keys(recipe)
     assert "env.reward_scale  float = 0.1  weight of the score gain in the reward (>= 0)" in lines
-    assert "run.stop_time  float | None = 300.0  stop after this many seconds (10m, 1h)" in lines
+    assert "run.stop_time  float | None = 600.0  stop after this many seconds (10m, 1h)" in lines
     assert "policy_lr  float | None = 0.0002" in lines
 
 
@@ -141,8 +141,11 @@ def test_schedules_span_at_most_schedule_iterations():
     assert demo.schedule_iterations == get_recipe("laptop").schedule_iterations == LAPTOP_SCHEDULE_ITERATIONS == 400
     assert get_recipe("demo-ppo").schedule_iterations is None and get_recipe("fivek").schedule_iterations is None
     # a 5-minute run at ~1.27 iterations/s plans ~380 iterations: under the cap, unchanged
-    assert planned_iterations(demo, 189, 150.0) == 380
-    assert run_progress(demo, 189, 150.0) == pytest.approx(0.5)
+    short = demo.replace(stop_time=300.0)
+    assert planned_iterations(short, 189, 150.0) == 380
+    assert run_progress(short, 189, 150.0) == pytest.approx(0.5)
+    # the 10-minute demo at that pace would plan ~760: its schedules end at 400
+    assert planned_iterations(demo, 189, 150.0) == 400
     # a 2-hour budget at the same pace would plan 9,120; the cap holds it at 400
     long = demo.replace(stop_time=7200.0)
     assert planned_iterations(long, 189, 150.0) == 400

@@ -21,7 +21,7 @@ decide with ``pi_average`` (:meth:`~ExposureAlgoRLModule.policy_heads`). A GAN's
 oscillates around the moving critic; the average of its recent weights is steadier and usually
 better than any single snapshot (the weight averaging of progressive GANs / StyleGAN, Polyak
 averaging in RL). Not in the 2018 release or SPEC. Off by default: at 0.99 it lost on both demo
-styles in 5-minute runs (docs/benchmarks.md "Quality", Candidates), lagging the policy it averages.
+styles in 5-minute runs (docs/benchmarks.md "Quality candidates"), lagging the policy it averages.
 """
 
 from __future__ import annotations
