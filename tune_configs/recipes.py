@@ -46,7 +46,8 @@ class Recipe:
     eval_every: int = field(default=5, metadata={"help": "iterations between validations"})
     keep_checkpoints: int = field(default=3, metadata={"help": "newest iter_* checkpoints kept"})
     #: Decay the policy lr exponentially to this fraction of ``training["lr"]`` by the end of the
-    #: run (progress = share of ``stop_iters`` or ``stop_time`` used); None keeps it constant.
+    #: run (progress: :func:`tune_configs.run_loop.run_progress`, which also counts
+    #: ``schedule_iterations``); None keeps it constant.
     lr_final_fraction: float | None = field(default=None, metadata={"help": "PPO/APPO: decay lr to this fraction by the end"})
     #: The lr decay and the entropy fade span at most this many iterations, then hold their final
     #: values for the rest of a longer run; None: they span the whole run. Without a cap a longer
