@@ -224,9 +224,7 @@ def test_algorithm_trains_syncs_the_critic_checkpoints_and_exports(ray_session, 
         for it in range(3):
             if it == 2:
                 critic_before = ray.get(actor.get_weights.remote())
-            # the third iteration is iteration 12 of a run whose schedules restarted at 10: the
-            # learner's schedules stand at 2 of 10, the critic counts iteration 12 (no warm-up)
-            algo.set_progress(it, 10) if it < 2 else algo.set_progress(12, 10, schedule_iteration=2)
+            algo.set_progress(it, 10)
             results.append(algo.train())
         last = results[-1]
         stats = last["learners"]["default_policy"]

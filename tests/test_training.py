@@ -158,21 +158,6 @@ def test_schedules_span_at_most_schedule_iterations():
     assert planned_iterations(demo.replace(stop_iters=50, stop_time=None), 10, 5.0) == 50
 
 
-def test_schedule_restarts_cycle_every_schedule_iterations():
-    """With ``schedule_restarts`` the schedules start over every ``schedule_iterations``: the
-    position and the PPO progress fall back to 0 at each cycle's start; without it they hold."""
-    from tune_configs.run_loop import planned_iterations, run_progress, schedule_position
-
-    held = get_recipe("demo").replace(stop_time=7200.0)
-    cycles = held.replace(schedule_restarts=True)
-    assert [schedule_position(held, it) for it in (0, 399, 400, 401, 1250)] == [0, 399, 400, 401, 1250]
-    assert [schedule_position(cycles, it) for it in (0, 399, 400, 401, 1250)] == [0, 399, 0, 1, 50]
-    assert planned_iterations(cycles, 189, 150.0) == 400  # the length of one cycle
-    assert run_progress(cycles, 200, 157.0) == pytest.approx(0.5)
-    assert run_progress(cycles, 600, 470.0) == pytest.approx(0.5)  # half-way through the second cycle
-    assert run_progress(held, 600, 470.0) == 1.0
-
-
 def test_env_config_for_a_recipe_and_the_env_it_builds(tmp_path):
     """recipe env group -> env_config -> the vector env RLlib builds, with EnvConfig's defaults."""
     from types import SimpleNamespace
@@ -270,7 +255,6 @@ def no_ray_start(monkeypatch):
         (lambda t: TrainSettings(DataSpec.demo(), tiny_recipe(algo="sac"), results_dir=t), "unknown algorithm"),
         (lambda t: TrainSettings(DataSpec.demo(), tiny_recipe(stop_iters=None), results_dir=t), "stopping rule"),
         (lambda t: TrainSettings(DataSpec.demo(), tiny_recipe(schedule_iterations=0), results_dir=t), "schedule_iterations"),
-        (lambda t: TrainSettings(DataSpec.demo(), tiny_recipe(schedule_restarts=True, schedule_iterations=None), results_dir=t), "schedule_restarts needs"),
         (lambda t: TrainSettings(DataSpec.demo(), tiny_recipe(), resume=t / "nothing", results_dir=t), "not a checkpoint"),
     ],
 )

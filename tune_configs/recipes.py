@@ -54,10 +54,6 @@ class Recipe:
     #: ``--stop-time`` stretches them and the policy wanders at a high rate (docs/benchmarks.md
     #: "Longer runs": 10-minute demo runs peaked at ~250 s, then lost ~1.5 dB of validation PSNR).
     schedule_iterations: int | None = field(default=None, metadata={"help": "lr / entropy schedules span at most this many iterations"})
-    #: With ``schedule_iterations``: past its end the schedules start over (warm restarts: the
-    #: policy's lr back to its base, the entropy term back to full, then decaying again) instead
-    #: of holding their final values; every cycle ends annealed, a new chance for ``checkpoints/best``.
-    schedule_restarts: bool = field(default=False, metadata={"help": "restart the lr / entropy schedules every schedule_iterations"})
     #: Also validate on this many fixed training-input crops against the training targets
     #: (in-distribution HI, ``eval_train/*``); 0 turns it off.
     train_eval_crops: int = field(default=64, metadata={"help": "training crops also validated (0: off)"})

@@ -87,18 +87,9 @@ class RunSummary:
 
 
 # --------------------------------------------------------------------------- run length
-def schedule_position(r: Recipe, it: int) -> int:
-    """Where the lr / entropy schedules stand at iteration ``it``: ``it``, or with
-    ``schedule_restarts`` its place in the current cycle of ``schedule_iterations``."""
-    return it % r.schedule_iterations if r.schedule_restarts and r.schedule_iterations else it
-
-
 def run_progress(r: Recipe, it: int, elapsed: float) -> float:
     """Share of the schedule done, in [0, 1]: the largest of the iteration and time budgets used
-    and of ``schedule_iterations`` (when set); with ``schedule_restarts`` the share of the
-    current cycle."""
-    if r.schedule_restarts and r.schedule_iterations:
-        return schedule_position(r, it) / r.schedule_iterations
+    and of ``schedule_iterations`` (when set)."""
     p = 0.0
     for limit in (r.stop_iters, r.schedule_iterations):
         if limit:
@@ -124,10 +115,8 @@ def finished(r: Recipe, it: int, elapsed: float) -> bool:
 
 
 # --------------------------------------------------------------------------- one iteration
-def train_iteration(algo, disc, it: int, total: int, position: int | None = None) -> tuple[dict, dict, float, float]:
-    """``algo.train()`` and the discriminator's training for iteration ``it`` of ``total``;
-    ``position``: where the exposure algorithm's lr / entropy schedules stand
-    (:func:`schedule_position`; default ``it``).
+def train_iteration(algo, disc, it: int, total: int) -> tuple[dict, dict, float, float]:
+    """``algo.train()`` and the discriminator's training for iteration ``it`` of ``total``.
 
     The exposure algorithm trains the critic inside ``train()`` (``trains_discriminator``); for
     PPO / APPO the critic's ``train`` starts when the learner update starts
@@ -139,7 +128,7 @@ def train_iteration(algo, disc, it: int, total: int, position: int | None = None
 
     own_disc = bool(getattr(algo, "trains_discriminator", False))
     if own_disc:
-        algo.set_progress(it, total, position)
+        algo.set_progress(it, total)
     else:
         CRITIC_TRIGGER.arm(disc, it, total)
     t0 = time.perf_counter()
@@ -303,7 +292,7 @@ class _Loop:
             lr_now = float(algo.config.lr) * float(r.lr_final_fraction) ** run_progress(r, self.it, elapsed)
             if set_learning_rate(algo, lr_now):
                 logger.scalars({"learner/lr_set": lr_now}, self.it)
-        result, disc_metrics, train_s, disc_s = train_iteration(algo, self.disc, self.it, total, schedule_position(r, self.it))
+        result, disc_metrics, train_s, disc_s = train_iteration(algo, self.disc, self.it, total)
         self.disc_metrics = disc_metrics if disc_metrics is not None else self.disc_metrics
         self.times["train_s"] += train_s
         self.times["discriminator_s"] += disc_s

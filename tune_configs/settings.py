@@ -107,8 +107,6 @@ def check_settings(s: TrainSettings) -> None:
         raise ValueError(f"--num-env-runners must be >= 0, got {r.num_env_runners}")
     if r.schedule_iterations is not None and r.schedule_iterations < 1:
         raise ValueError(f"run.schedule_iterations must be >= 1 (or None: the whole run), got {r.schedule_iterations}")
-    if r.schedule_restarts and r.schedule_iterations is None:
-        raise ValueError("run.schedule_restarts needs run.schedule_iterations (the length of one cycle)")
     if s.num_gpus < 0:
         raise ValueError(f"--num-gpus must be >= 0, got {s.num_gpus}")
     if s.joins_cluster:  # the cluster's CPUs and GPUs count, not this machine's (checked once joined)

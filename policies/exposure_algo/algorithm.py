@@ -214,7 +214,7 @@ class Exposure(Algorithm):
         super().setup(config)
         self._pool = StatePool(self.config.pool_size)
         self._pool_rng = np.random.default_rng(self.config.seed)
-        self._progress: tuple[int, int, int] | None = None
+        self._progress: tuple[int, int] | None = None
         actor = self.discriminator()
         d_config = ray.get(actor.get_state.remote())["config"]
         self.learner_group.foreach_learner(lambda learner: learner.build_critic(d_config))
@@ -238,14 +238,10 @@ class Exposure(Algorithm):
         """True when :meth:`training_step` calls the actor's ``train`` itself (a run loop must not)."""
         return bool(self.config.train_discriminator)
 
-    def set_progress(self, iteration: int, total: int, schedule_iteration: int | None = None) -> None:
+    def set_progress(self, iteration: int, total: int) -> None:
         """Tell the next :meth:`train` its 0-based iteration and the run's length T (lr schedule,
-        entropy fade, discriminator schedule); without it: ``self.iteration`` and ``total_iterations``.
-        ``schedule_iteration``: where the policy's lr schedule and entropy fade stand, when it is
-        not ``iteration`` (a run loop's warm restarts); the critic's warm-up
-        always counts the true ``iteration``."""
-        position = iteration if schedule_iteration is None else schedule_iteration
-        self._progress = (int(iteration), max(1, int(total)), int(position))
+        entropy fade, discriminator schedule); without it: ``self.iteration`` and ``total_iterations``."""
+        self._progress = (int(iteration), max(1, int(total)))
 
     def discriminator(self):
         """Handle of the named discriminator actor (clear error when it does not exist)."""
@@ -261,7 +257,7 @@ class Exposure(Algorithm):
     # --- one iteration ----------------------------------------------------------------------
     def training_step(self) -> None:
         cfg = self.config
-        iteration, total, position = self._progress or (int(self.iteration), int(cfg.total_iterations), int(self.iteration))
+        iteration, total = self._progress or (int(self.iteration), int(cfg.total_iterations))
         self._progress = None
         actor = self.discriminator()
 
@@ -297,7 +293,7 @@ class Exposure(Algorithm):
                     NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
                         (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0
                     ),
-                    ITERATION_KEY: position,
+                    ITERATION_KEY: iteration,
                     TOTAL_KEY: total,
                 },
             )
