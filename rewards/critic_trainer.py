@@ -131,9 +131,11 @@ class LocalDiscriminator:
 
     # ---- training ------------------------------------------------------------------------
     def lr_at(self, iteration: int, total_iterations: int) -> float:
-        if not self.config.lr_decay:
-            return self.config.lr
-        return schedule.learning_rate(self.config.lr, iteration, total_iterations)
+        """The lr of ``iteration`` of a schedule of ``total_iterations`` (``lr_decay``), times
+        ``lr_after_schedule`` once the schedule has ended (a run longer than its schedules)."""
+        cfg = self.config
+        lr = schedule.learning_rate(cfg.lr, iteration, total_iterations) if cfg.lr_decay else cfg.lr
+        return lr * cfg.lr_after_schedule if iteration >= total_iterations else lr
 
     def update(self, alpha: np.ndarray | None = None) -> dict[str, torch.Tensor]:
         """One Adam step on ``batch_size`` real crops and ``batch_size`` pooled fakes."""

@@ -160,6 +160,9 @@ def test_config_errors_name_the_setting():
         DiscriminatorConfig.from_any({"bogus": 1})
     with pytest.raises(ValueError, match="batch_size"):
         DiscriminatorConfig(batch_size=0)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="lr_after_schedule"):
+            DiscriminatorConfig(lr_after_schedule=bad)
     with pytest.raises(ValueError, match="input_size"):
         DiscriminatorConfig(input_size=48, channels=(8, 8, 8, 8))
 
@@ -224,6 +227,21 @@ def test_train_sets_decayed_lr_and_skips_without_fakes(rng):
     assert m["updates"] == 2
     assert m["lr"] == pytest.approx(5e-5 * 0.1 ** (3 * 10 / 30))
     assert d.optimizer.param_groups[0]["lr"] == pytest.approx(m["lr"])
+
+
+def test_lr_after_schedule_scales_the_rate_once_the_schedule_has_ended(rng):
+    """A run longer than its schedules (``Recipe.schedule_iterations``) trains its critic at
+    ``lr(T) * lr_after_schedule`` from iteration T on; before T the rate is untouched."""
+    const = LocalDiscriminator(None, dict(TINY, lr=5e-4, lr_decay=False, lr_after_schedule=0.1), device="cpu")
+    assert [const.lr_at(i, 400) for i in (0, 399)] == [5e-4, 5e-4]
+    assert [const.lr_at(i, 400) for i in (400, 2000)] == pytest.approx([5e-5, 5e-5])
+    decayed = LocalDiscriminator(None, dict(TINY, lr=5e-4, lr_after_schedule=0.5), device="cpu")
+    assert decayed.lr_at(30, 30) == pytest.approx(5e-4 * 1e-3 * 0.5)
+    assert LocalDiscriminator(None, dict(TINY, lr=5e-4, lr_decay=False), device="cpu").lr_at(900, 400) == 5e-4  # default: held
+    d = LocalDiscriminator(_pack(rng), dict(TINY, n_critic=1, lr_after_schedule=0.1), device="cpu")
+    d.add_fake(_fakes(rng, 8))
+    assert d.train(30, 30)["lr"] == pytest.approx(5e-5 * 1e-3 * 0.1)
+    assert d.optimizer.param_groups[0]["lr"] == pytest.approx(5e-5 * 1e-3 * 0.1)
 
 
 # ---- state ------------------------------------------------------------------------------
