@@ -185,6 +185,15 @@ def test_exposure_is_a_registered_algorithm_with_its_recipes(tmp_path):
 
 
 # --- Ray: the algorithm end to end ------------------------------------------------------------
+def test_config_rejects_a_rate_after_the_schedule_outside_0_1():
+    from policies.exposure_algo.algorithm import ExposureConfig
+
+    ExposureConfig().training(lr_after_schedule=1.0).validate()
+    for bad in (0.0, -0.1, 2.0):
+        with pytest.raises(ValueError, match="lr_after_schedule must be in"):
+            ExposureConfig().training(lr_after_schedule=bad).validate()
+
+
 @pytest.fixture(scope="module")
 def packs(tmp_path_factory):
     from exposure_env.datasets.demo import demo_packs
@@ -212,7 +221,7 @@ def test_algorithm_trains_syncs_the_critic_checkpoints_and_exports(ray_session, 
         env = {"inputs": str(inputs), "scorer": {"kind": "discriminator", "name": "d_exposure_algo_test"}}
         config = build_config(
             "exposure", env, model_config={"preset": "small", "policy_average": 0.5},
-            training={"policy_lr": 1e-3, "value_lr": 1e-2, "choice_lr": 2e-3},
+            training={"policy_lr": 1e-3, "value_lr": 1e-2, "choice_lr": 2e-3, "lr_after_schedule": 0.5},
             num_env_runners=0, num_envs_per_env_runner=64, seed=3,
         )
         algo = config.build_algo()
@@ -277,6 +286,12 @@ def test_algorithm_trains_syncs_the_critic_checkpoints_and_exports(ray_session, 
         for k, v in r_module.state_dict().items():
             assert torch.equal(v, after[k]), k
         assert np.isfinite(restored.train()["learners"]["default_policy"]["actor_loss"])
+        # past the schedule's end (iteration T of T) the rates are lr(T) * lr_after_schedule
+        restored.set_progress(10, 10)
+        restored.train()
+        r_opts = {name.split("_", 2)[-1]: o for name, o in restored.learner_group._learner._named_optimizers.items()}
+        for name, base in (("policy", 1e-3), ("choice", 2e-3), ("value", 1e-2)):
+            assert r_opts[name].param_groups[0]["lr"] == pytest.approx(base * 1e-3 * 0.5)
         restored.stop()
     finally:
         ray.kill(actor, no_restart=True)

@@ -78,7 +78,8 @@ class ExposureConfig(AlgorithmConfig):
     update, :func:`~policies.exposure_algo.td_update.exposure_losses`), ``all_filters`` (``td``
     only; off = the paper's sampled update; see
     :class:`~policies.exposure_algo.update_parts.UpdateSettings`), ``lr_decay``
-    (``lr * 0.1 ** (decades t / T)``, ``lr_decay_decades`` 3 as in the paper), ``adam_betas`` (0.5, 0.9), ``pool_size`` (128),
+    (``lr * 0.1 ** (decades t / T)``, ``lr_decay_decades`` 3 as in the paper), ``lr_after_schedule``
+    (1.0: from iteration T on the rates are ``lr(T)`` times this), ``adam_betas`` (0.5, 0.9), ``pool_size`` (128),
     ``updates_per_iteration`` (1, the paper's: learner updates per iteration, each on its own
     batch from the pool; they run while the discriminator trains, so on a CPU-bound machine
     a few more cost little wall-clock time),
@@ -103,6 +104,7 @@ class ExposureConfig(AlgorithmConfig):
         self.update = "episode"
         self.lr_decay = True
         self.lr_decay_decades = schedule.DECADES
+        self.lr_after_schedule = 1.0
         self.adam_betas = schedule.ADAM_BETAS
         self.pool_size = 128
         self.updates_per_iteration = 1
@@ -123,6 +125,7 @@ class ExposureConfig(AlgorithmConfig):
         update: str = NotProvided,
         lr_decay: bool = NotProvided,
         lr_decay_decades: float = NotProvided,
+        lr_after_schedule: float = NotProvided,
         adam_betas: tuple[float, float] = NotProvided,
         pool_size: int = NotProvided,
         updates_per_iteration: int = NotProvided,
@@ -143,6 +146,7 @@ class ExposureConfig(AlgorithmConfig):
             update=update,
             lr_decay=lr_decay,
             lr_decay_decades=lr_decay_decades,
+            lr_after_schedule=lr_after_schedule,
             adam_betas=adam_betas,
             pool_size=pool_size,
             updates_per_iteration=updates_per_iteration,
@@ -164,6 +168,8 @@ class ExposureConfig(AlgorithmConfig):
         for key in ("policy_lr", "value_lr") + (("choice_lr",) if self.choice_lr is not None else ()):
             if not float(getattr(self, key)) > 0:
                 raise ValueError(f"exposure config: {key} must be > 0, got {getattr(self, key)}")
+        if not 0.0 < float(self.lr_after_schedule) <= 1.0:
+            raise ValueError(f"exposure config: lr_after_schedule must be in (0, 1], got {self.lr_after_schedule}")
         if self.update not in UPDATES:
             raise ValueError(f"exposure config: update must be one of {', '.join(UPDATES)}, got {self.update!r}")
         if int(self.pool_size) < int(self.train_batch_size_per_learner):
