@@ -134,8 +134,7 @@ class LocalDiscriminator:
         """The lr of ``iteration`` of a schedule of ``total_iterations`` (``lr_decay``), times
         ``lr_after_schedule`` once the schedule has ended (a run longer than its schedules)."""
         cfg = self.config
-        lr = schedule.learning_rate(cfg.lr, iteration, total_iterations) if cfg.lr_decay else cfg.lr
-        return lr * cfg.lr_after_schedule if iteration >= total_iterations else lr
+        return schedule.run_learning_rate(cfg.lr, iteration, total_iterations, decay=cfg.lr_decay, after=cfg.lr_after_schedule)
 
     def update(self, alpha: np.ndarray | None = None) -> dict[str, torch.Tensor]:
         """One Adam step on ``batch_size`` real crops and ``batch_size`` pooled fakes."""

@@ -36,6 +36,15 @@ def learning_rate(base: float, step: float, total_steps: float, decades: float =
     return base * lr_factor(step, total_steps, decades)
 
 
+def run_learning_rate(base: float, step: float, total_steps: float, *, decay: bool = True,
+                      decades: float = DECADES, after: float = 1.0) -> float:
+    """The rate of ``step`` in a run whose schedules span ``total_steps``: :func:`learning_rate`
+    (or ``base`` without ``decay``), times ``after`` from ``step >= total_steps`` on (a run
+    longer than its schedules; ``lr_after_schedule`` of the critic and the exposure learner)."""
+    lr = learning_rate(base, step, total_steps, decades) if decay else base
+    return lr * after if step >= total_steps else lr
+
+
 def base_lrs(discriminator_lr: float = DISCRIMINATOR_LR) -> dict[str, float]:
     """The three base rates derived from the discriminator's: ``{discriminator, policy, value}``."""
     policy = POLICY_LR_SCALE * discriminator_lr

@@ -139,9 +139,8 @@ class ExposureTorchLearner(TorchLearner):
             for full_name in names:
                 name = full_name[len(module_id) + 1 :]
                 base = self._base_lr(name)
-                lr = schedule.learning_rate(base, self._iteration, total, self.config.lr_decay_decades) if self.config.lr_decay else base
-                if self._iteration >= total:  # a run longer than its schedules
-                    lr *= float(self.config.lr_after_schedule)
+                lr = schedule.run_learning_rate(base, self._iteration, total, decay=self.config.lr_decay,
+                                                decades=self.config.lr_decay_decades, after=float(self.config.lr_after_schedule))
                 self._set_optimizer_lr(self._named_optimizers[full_name], lr)
 
     def _settings(self, module_id: ModuleID, module) -> tuple[list, UpdateSettings]:
