@@ -52,7 +52,7 @@ class DiscriminatorConfig:
     lr: float = schedule.DISCRIMINATOR_LR
     betas: tuple[float, float] = schedule.ADAM_BETAS
     lr_decay: bool = True  # lr(t) = lr * 0.1 ** (3 t / T), see rewards.schedule
-    lr_after_schedule: float = 1.0  # past the schedule's end (t >= T) the lr is lr(T) times this
+    lr_after_schedule: float = schedule.LR_AFTER_SCHEDULE  # past the schedule's end (t >= T) the lr is lr(T) times this
     gp_weight: float = 10.0
     batch_size: int = 64  # real and fake images per update (each)
     n_critic: int = 5  # updates per train() call ...
@@ -76,8 +76,7 @@ class DiscriminatorConfig:
         for name in ("n_critic", "warmup_iterations"):
             if getattr(self, name) < 0:
                 raise ValueError(f"discriminator config: {name} must be >= 0, got {getattr(self, name)}")
-        if not 0.0 < self.lr_after_schedule <= 1.0:
-            raise ValueError(f"discriminator config: lr_after_schedule must be in (0, 1], got {self.lr_after_schedule}")
+        schedule.check_lr_after_schedule(self.lr_after_schedule, "discriminator")
         if self.kind not in KINDS:
             raise ValueError(f"discriminator config: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if not self.channels or min(self.channels) <= 0:

@@ -20,6 +20,8 @@ VALUE_LR_SCALE = 10.0
 ADAM_BETAS = (0.5, 0.9)
 #: Number of 10x decays over the whole run.
 DECADES = 3.0
+#: Rate multiplier past the schedule's end (``lr_after_schedule``); 1.0 holds ``lr(T)``.
+LR_AFTER_SCHEDULE = 1.0
 
 
 def lr_factor(step: float, total_steps: float, decades: float = DECADES) -> float:
@@ -37,12 +39,18 @@ def learning_rate(base: float, step: float, total_steps: float, decades: float =
 
 
 def run_learning_rate(base: float, step: float, total_steps: float, *, decay: bool = True,
-                      decades: float = DECADES, after: float = 1.0) -> float:
+                      decades: float = DECADES, after: float = LR_AFTER_SCHEDULE) -> float:
     """The rate of ``step`` in a run whose schedules span ``total_steps``: :func:`learning_rate`
     (or ``base`` without ``decay``), times ``after`` from ``step >= total_steps`` on (a run
     longer than its schedules; ``lr_after_schedule`` of the critic and the exposure learner)."""
     lr = learning_rate(base, step, total_steps, decades) if decay else base
     return lr * after if step >= total_steps else lr
+
+
+def check_lr_after_schedule(value: float, owner: str) -> None:
+    """``ValueError`` naming ``owner``'s config unless ``lr_after_schedule`` is in (0, 1]."""
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{owner} config: lr_after_schedule must be in (0, 1], got {value}")
 
 
 def base_lrs(discriminator_lr: float = DISCRIMINATOR_LR) -> dict[str, float]:

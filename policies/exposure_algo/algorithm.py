@@ -104,7 +104,7 @@ class ExposureConfig(AlgorithmConfig):
         self.update = "episode"
         self.lr_decay = True
         self.lr_decay_decades = schedule.DECADES
-        self.lr_after_schedule = 1.0
+        self.lr_after_schedule = schedule.LR_AFTER_SCHEDULE
         self.adam_betas = schedule.ADAM_BETAS
         self.pool_size = 128
         self.updates_per_iteration = 1
@@ -168,8 +168,7 @@ class ExposureConfig(AlgorithmConfig):
         for key in ("policy_lr", "value_lr") + (("choice_lr",) if self.choice_lr is not None else ()):
             if not float(getattr(self, key)) > 0:
                 raise ValueError(f"exposure config: {key} must be > 0, got {getattr(self, key)}")
-        if not 0.0 < float(self.lr_after_schedule) <= 1.0:
-            raise ValueError(f"exposure config: lr_after_schedule must be in (0, 1], got {self.lr_after_schedule}")
+        schedule.check_lr_after_schedule(float(self.lr_after_schedule), "exposure")
         if self.update not in UPDATES:
             raise ValueError(f"exposure config: update must be one of {', '.join(UPDATES)}, got {self.update!r}")
         if int(self.pool_size) < int(self.train_batch_size_per_learner):
