@@ -1,8 +1,8 @@
-"""Area resampling of float images: ``resize_area`` and the policy's ``thumbnail``.
+"""Area resampling of float images: ``resize_area``, the policy's ``thumbnail`` and ``decision_views``.
 
 Weights are exact pixel-overlap areas (:func:`area_taps`), so an integer ratio is a box filter
 and a photo at 2x resolution gives the same result. :func:`thumbnail` reads the centre square
-of a full-size photo once: through a numba kernel (:mod:`exposure_env.cpu_kernels`, threads
+of a full-size photo once (:func:`decision_views` every square the retoucher decides on): through a numba kernel (:mod:`exposure_env.cpu_kernels`, threads
 over bands of output rows) when numba is available, else through the NumPy
 ``reduceat`` path below, which is the reference.
 """
@@ -123,7 +123,43 @@ def thumbnail(image: np.ndarray, size: int = 64) -> np.ndarray:
     (float64 sums; equal to the NumPy path within 1e-6).
     """
     img = np.asarray(image)
-    box = centre_square(img.shape[-3], img.shape[-2])
+    return _square_thumbnail(img, size, centre_square(img.shape[-3], img.shape[-2]))
+
+
+def view_squares(height: int, width: int) -> list[tuple[float, float, float, float]]:
+    """The squares ``(top, left, side, side)`` that :func:`decision_views` reads, centre first.
+
+    A square photo has one (itself). Otherwise ``1 + 2 * ceil((long - short) / short)`` squares of
+    side ``short`` spaced evenly along the long side, from one end to the other: neighbours are
+    at most half a side apart, so together they cover the whole photo and every square has the
+    shape the policy was trained on (square crops). A 3:2 or 16:9 photo gets 3, a 3:1 panorama 5.
+    """
+    short, long_ = float(min(height, width)), float(max(height, width))
+    n = 1 + 2 * int(np.ceil((long_ - short) / short - 1e-9))
+    starts = np.linspace(0.0, long_ - short, n)
+    order = [n // 2] + [i for i in range(n) if i != n // 2]  # centre first
+    if height > width:
+        return [(float(starts[i]), 0.0, short, short) for i in order]
+    return [(0.0, float(starts[i]), short, short) for i in order]
+
+
+def decision_views(image: np.ndarray, size: int = 64) -> np.ndarray:
+    """The ``size`` x ``size`` thumbnails of :func:`view_squares`: ``(V, size, size, 3)`` float32
+    from one ``(H, W, 3)`` photo, the centre square (:func:`thumbnail`) first.
+
+    The retoucher decides once from all of them (:func:`policies.rollout.rollout` with ``views``),
+    so the parts of a wide photo outside its centre square count too. An ``(S, S, 3)`` image
+    already at ``size`` gives itself, ``(1, S, S, 3)``.
+    """
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[-1] != 3:
+        raise ValueError(f"decision_views: expected an (H, W, 3) image, got shape {img.shape}")
+    squares = view_squares(img.shape[0], img.shape[1])
+    return np.stack([_square_thumbnail(img, size, box) for box in squares]).astype(np.float32, copy=False)
+
+
+def _square_thumbnail(img: np.ndarray, size: int, box) -> np.ndarray:
+    """The square ``box`` of ``img`` area-averaged to ``size`` x ``size`` (numba kernel when it applies)."""
     if img.ndim == 3 and min(img.shape[:2]) >= size and img.shape[-1] == 3:
         kernel = _area_kernel()
         if kernel is not None:

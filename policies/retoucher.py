@@ -3,13 +3,18 @@
 :class:`Retoucher` loads a ``.exposure`` file (:mod:`policies.policy_file`) and, for one photo
 ``(H, W, 3)`` float32 linear RGB,
 
-1. takes the ``S x S`` thumbnail (:func:`exposure_env.resample.thumbnail`, S = the policy's size);
-2. runs :func:`policies.rollout.rollout` on it for ``max_steps`` (5) steps: each step the most
+1. takes ``S x S`` thumbnails of squares covering the photo (:func:`exposure_env.resample.decision_views`,
+   S = the policy's size): the centre square alone for a square photo, 3 squares for 3:2 or 16:9;
+2. runs :func:`policies.rollout.rollout` on them for ``max_steps`` (5) steps: each step the most
    likely filter *not used yet* (used filters are masked) with the policy's mean parameters,
-   applied to the thumbnail to get the next state -- exactly the environment's step;
+   the log-probabilities and parameters averaged over the views (one decision per photo),
+   applied to every view to get the next state -- exactly the environment's step;
 3. applies the resulting edit list ONCE to the full-resolution photo with
    :func:`exposure_env.edits.apply_edits` (one fused CuPy kernel on GPU, the tiled
    multi-threaded path on CPU), so the result does not depend on the photo's resolution.
+
+Deciding on the whole photo rather than on its centre square alone scored better on every
+held-out photo set and seed measured (docs/benchmarks.md, "Deciding on the whole photo").
 
 ``samples=K`` gives K different plausible retouches: the filter is drawn from the policy's
 softmax over the unused filters and, when the policy has dropout (the paper's one-to-many
@@ -96,31 +101,45 @@ class Retoucher:
 
         return fn
 
-    def decide(self, image: np.ndarray, *, samples: int | None = None, seed: int | None = None) -> Decision:
-        """Choose the edits on the thumbnail of ``image`` ``(H, W, 3)`` linear RGB.
-
-        ``samples=None``: one deterministic decision. ``samples=K``: K sampled decisions,
-        reproducible for a given ``seed`` (a random one is drawn and returned when None).
-        """
+    def views(self, image: np.ndarray) -> np.ndarray:
+        """The thumbnails the policy decides on, ``(V, S, S, 3)`` linear RGB, centre square first
+        (:func:`exposure_env.resample.decision_views`), from one photo ``(H, W, 3)``."""
         image = np.asarray(image, dtype=np.float32)
         if image.ndim != 3 or image.shape[-1] != 3:
             raise ValueError(f"retouch: expected an (H, W, 3) image, got shape {image.shape}")
-        thumb = resample.thumbnail(image, self.policy.thumb_size)[None]
+        return resample.decision_views(image, self.policy.thumb_size)
+
+    def decide(self, image: np.ndarray, *, samples: int | None = None, seed: int | None = None) -> Decision:
+        """Choose the edits for ``image``: a photo ``(H, W, 3)`` linear RGB, or the ``(V, S, S, 3)``
+        thumbnails :meth:`views` gives for it (what the Ray batch's decide stage receives).
+
+        ``samples=None``: one deterministic decision. ``samples=K``: K sampled decisions,
+        reproducible for a given ``seed`` (a random one is drawn and returned when None).
+        ``frames`` show the centre square.
+        """
+        image = np.asarray(image, dtype=np.float32)
+        s = self.policy.thumb_size
+        if image.ndim == 4 and image.shape[1:] == (s, s, 3) and len(image):
+            thumbs = image
+        else:
+            thumbs = self.views(image)
+        views = len(thumbs)
         filters = self.policy.filters
         if samples is None:
-            _, edits, frames = rollout(self._net(False), thumb, filters, self.steps, True, mask_used=True)
-            return Decision(edits, frames, None)
+            _, edits, frames = rollout(self._net(False), thumbs, filters, self.steps, True, mask_used=True, views=views)
+            return Decision(edits, [f[::views] for f in frames], None)
         if int(samples) < 1:
             raise ValueError(f"samples must be >= 1, got {samples}")
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
-        batch = np.repeat(thumb, int(samples), axis=0)
+        batch = np.tile(thumbs, (int(samples), 1, 1, 1))  # sample k: rows k * V .. k * V + V - 1
         with self._lock, torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             _, edits, frames = rollout(
-                self._net(self.policy.has_dropout), batch, filters, self.steps, False, mask_used=True, seed=int(seed)
+                self._net(self.policy.has_dropout), batch, filters, self.steps, False, mask_used=True, seed=int(seed),
+                views=views,
             )
-        return Decision(edits, frames, int(seed))
+        return Decision(edits, [f[::views] for f in frames], int(seed))
 
     def fills_samples(self) -> bool:
         """True when :meth:`apply` with ``bits`` writes the samples into a given ``out`` buffer

@@ -13,7 +13,7 @@ from PIL import Image
 
 from exposure_env.colourspace import detect_space, linear_to_srgb, linearize, srgb_to_linear
 from exposure_env.io import ImageError, mapped_tiff, read_image, write_image
-from exposure_env.resample import area_weights, resize_area, thumbnail
+from exposure_env.resample import area_weights, decision_views, resize_area, thumbnail, view_squares
 
 
 def smooth_image(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -375,3 +375,36 @@ def test_thumbnail_resolution_independent(rng, h, w):
     small = big.reshape(h, 2, w, 2, 3).mean(axis=(1, 3))
     diff = np.abs(thumbnail(big, 64) - thumbnail(small, 64))
     assert diff.mean() < 0.15 * 0.02 and diff.max() < 0.02
+
+
+@pytest.mark.parametrize("h, w, n", [(120, 120, 1), (128, 192, 3), (192, 128, 3), (90, 160, 3), (100, 300, 5), (80, 81, 3)])
+def test_decision_views_cover_the_photo_in_squares(rng, h, w, n):
+    """Centre square first, then squares of side min(h, w) at most half a side apart, end to end."""
+    squares, side = view_squares(h, w), float(min(h, w))
+    assert len(squares) == n
+    assert squares[0] == ((h - side) / 2, (w - side) / 2, side, side)  # the centre square (the thumbnail's)
+    assert all(b[2] == b[3] == side for b in squares)
+    along = sorted(b[0] if h > w else b[1] for b in squares)
+    assert along[0] == 0.0 and along[-1] == max(h, w) - side  # from one end to the other
+    assert all(0 <= d <= side / 2 + 1e-9 for d in np.diff(along))  # no gap, at least half-side overlap
+    img = rng.random((h, w, 3)).astype(np.float32)
+    views = decision_views(img, 40)
+    assert views.shape == (n, 40, 40, 3) and views.dtype == np.float32
+    np.testing.assert_array_equal(views[0], thumbnail(img, 40))
+    for v, (top, left, _, _) in zip(views, squares):  # each view: its square, area-averaged (dense reference)
+        ref = np.einsum("yh,hwc,xw->yxc", area_weights(h, 40, top, side), img, area_weights(w, 40, left, side))
+        np.testing.assert_allclose(v, ref, atol=1e-5)
+
+
+def test_decision_views_of_a_wide_photo_see_its_ends():
+    """A photo whose left and right ends differ from its centre: only the side views see them."""
+    img = np.full((64, 192, 3), 0.2, np.float32)
+    img[:, :32] = 0.9
+    img[:, -32:] = 0.0
+    views = decision_views(img, 16)
+    np.testing.assert_allclose(views[0], 0.2, atol=1e-6)  # the centre square misses both ends
+    assert len(views) == 5  # 3:1: squares 0, 32, 64 (the centre, first), 96, 128 pixels from the left
+    assert np.isclose(views[1].max(), 0.9, atol=1e-6) and np.isclose(views[-1].min(), 0.0, atol=1e-6)
+    np.testing.assert_allclose(decision_views(img[:, :64], 16), views[1:2], atol=1e-6)  # a square photo: itself
+    with pytest.raises(ValueError, match=r"expected an \(H, W, 3\) image"):
+        decision_views(img[..., 0], 16)

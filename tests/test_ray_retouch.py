@@ -88,7 +88,7 @@ def test_stages_work_from_the_bytes_not_the_path(policy_file, photos, tmp_path, 
 
     box = (Ref(),)
     table = ray_stages.thumbnails(_row_table(job, (photos / "a.tif").read_bytes()), opts, 64)
-    assert table["error"].to_pylist() == [""] and len(table["thumb"][0].as_py()) == 64 * 64 * 3 * 4
+    assert table["error"].to_pylist() == [""] and len(table["thumb"][0].as_py()) == 3 * 64 * 64 * 3 * 4  # 3 views of 4:3
     table = ray_stages.PolicyActor(box, opts)(table)
     assert "thumb" not in table.column_names and pickle.loads(table["decision"][0].as_py()).edits
     table = ray_stages.render_encode(table, opts, box, 1)

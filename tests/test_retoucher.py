@@ -76,6 +76,73 @@ def test_decision_is_the_thumbnail_rollout(retoucher):
     np.testing.assert_array_equal(out, apply_edits(photo, edits))
 
 
+def _mean_policy(image, state):
+    """A hand-made policy for the pooling tests: every output is a fixed function of the view's
+    mean level, so views that differ disagree. ``(N, 8)`` logits, ``(N, 8, 24)`` actions."""
+    import torch
+
+    x = image.float().mean(dim=(1, 2, 3)) - 0.25  # (N,): > 0 bright (prefers E), < 0 dark (prefers G)
+    logits = torch.stack([10.0 * x, -6.0 * x, *[torch.full_like(x, -1.0 - k) for k in range(6)]], -1)
+    logits = logits + state[:, :1]  # the step counter: a state-dependent term
+    actions = torch.tanh(4.0 * x).reshape(-1, 1, 1).expand(-1, 8, 24)
+    return logits, actions.contiguous()
+
+
+def test_rollout_pools_the_views_into_one_decision():
+    """``views=V``: one decision per photo from all V thumbnails (mean log-softmax, mean parameters),
+    applied to every view; V equal views decide as one."""
+    import torch
+
+    from exposure_env import filters as filter_registry
+    from policies.rollout import rollout
+
+    flist = filter_registry.resolve(None)
+    dark, bright = np.full((1, 8, 8, 3), 0.05, np.float32), np.full((1, 8, 8, 3), 0.6, np.float32)
+    bright[..., 2] = 0.1
+    pair = np.concatenate([dark, bright])
+    final, edits, frames = rollout(_mean_policy, pair, flist, 1, mask_used=True, views=2)
+    assert len(edits) == 1 and len(frames[1]) == 2  # one photo; every view kept
+    logits, acts = _mean_policy(torch.from_numpy(pair), torch.zeros(2, 11))
+    log_p = torch.log_softmax(logits, -1).mean(0)  # the reference pooling, by hand
+    f = int(log_p.argmax())
+    alone = [rollout(_mean_policy, v, flist, 1)[1][0][0].filter for v in (dark, bright)]
+    assert alone[0] != alone[1]  # the views alone disagree ...
+    assert edits[0][0].filter == flist[f].short_name  # ... and the pooled choice is the mean's
+    params = flist[f].params_from_action(acts[:, f, : flist[f].num_params].mean(0, keepdim=True).numpy())
+    np.testing.assert_allclose(edits[0][0].params, params[0], atol=1e-6)
+    for j in range(2):  # the same edit on each view
+        np.testing.assert_allclose(final[j], apply_edits(pair[j], edits[0], tiled=False), atol=1e-6)
+    # V equal views decide exactly as one view
+    single = rollout(_mean_policy, bright, flist, 5, mask_used=True)[1]
+    triple = rollout(_mean_policy, np.repeat(bright, 3, axis=0), flist, 5, mask_used=True, views=3)[1]
+    assert [e.filter for e in triple[0]] == [e.filter for e in single[0]]
+    for a, b in zip(triple[0], single[0]):
+        np.testing.assert_allclose(a.params, b.params, atol=1e-6)
+    with pytest.raises(ValueError, match="whole number of photos"):
+        rollout(_mean_policy, pair, flist, 1, views=3)
+
+
+def test_a_wide_photo_is_decided_on_all_its_views(retoucher):
+    """The retoucher decides on :func:`resample.decision_views` (3 squares of a 3:2 photo), so the
+    ends outside the centre square change the edits; the Ray stage's views give the same decision."""
+    photo = _photo(96, 144, seed=4)
+    photo[:, :24] *= 3.0  # bright left end, dark right end: outside the centre square
+    photo[:, -24:] *= 0.2
+    views = retoucher.views(photo)
+    assert views.shape == (3, 64, 64, 3)
+    d = retoucher.decide(photo)
+    assert d.edits == retoucher.decide(views).edits  # what the Ray decide stage receives
+    centre = retoucher.decide(views[:1])  # the centre square alone (the decision before views)
+    flat = [p for e in d.edits[0] for p in e.params]
+    flat_centre = [p for e in centre.edits[0] for p in e.params]
+    # (this random-init policy barely reacts to its input: its parameters move by ~1e-4)
+    assert len(flat) != len(flat_centre) or np.abs(np.subtract(flat, flat_centre)).max() > 2e-5
+    np.testing.assert_allclose(d.frames[0][0], resample.thumbnail(photo, 64), atol=1e-6)  # frames: the centre square
+    samples = retoucher.decide(photo, samples=3, seed=5)
+    assert len(samples.edits) == 3 and samples.frames[-1].shape == (3, 64, 64, 3)
+    assert samples.edits == retoucher.decide(views, samples=3, seed=5).edits
+
+
 def test_samples_are_seeded(retoucher):
     photo = _photo(64, 96, seed=2)
     a, ea = retoucher.retouch(photo, samples=4, seed=11)

@@ -2,7 +2,7 @@
 
 Three stages joined by hand-offs of one item each::
 
-    decode (read_image)  ->  retouch (thumbnail, policy, fused pass -> 8/16-bit samples)  ->  encode (photo, strip, sidecar)
+    decode (read_image)  ->  retouch (thumbnails, policy, fused pass -> 8/16-bit samples)  ->  encode (photo, strip, sidecar)
 
 The CPU-heavy middle stage spreads each photo over every core (the fused kernel's bands, the
 thumbnail kernel); decoding and encoding are file I/O and codec code that release the GIL, so
@@ -138,7 +138,7 @@ def run_pipelined(retoucher: Retoucher, jobs: list[Job], opts: Options, bar=None
 
 
 def _retouch(retoucher: Retoucher, photo: _Photo, opts: Options, buffers: queue.Queue, to_encode: queue.Queue) -> None:
-    """Decide on the thumbnail, render every sample, hand each to the encoder (one message is ``last``)."""
+    """Decide on the thumbnails, render every sample, hand each to the encoder (one message is ``last``)."""
     sent_last = False
     try:
         if photo.error is None:

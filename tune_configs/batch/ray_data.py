@@ -3,8 +3,8 @@
 Four streaming operators (:mod:`tune_configs.batch.ray_stages` has their code)::
 
     read (tasks on the driver's node: file -> bytes)
-      -> thumbnails (tasks: decode the bytes, S x S thumbnail)
-      -> decide (an actor pool holding the policy: thumbnail -> the photo's edit lists)
+      -> thumbnails (tasks: decode the bytes, the S x S thumbnails of the decision views)
+      -> decide (an actor pool holding the policy: thumbnails -> the photo's edit lists)
       -> render + encode (tasks: decode again, full-size apply, encode every output file)
       -> the driver writes the returned bytes into the output folder (atomic writes)
 

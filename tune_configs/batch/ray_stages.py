@@ -8,7 +8,7 @@ good and failed photos share one schema:
 ``data``
     the photo file's bytes (``large_binary``): the photo travels, not its path;
 ``thumb``
-    the ``S x S x 3`` float32 thumbnail's bytes; ``decision``: the pickled
+    the ``V x S x S x 3`` float32 thumbnails' bytes (the views the policy decides on); ``decision``: the pickled
     :class:`~policies.retoucher.Decision`; ``decide_s``: its seconds;
 ``files``
     the pickled ``[(suffix, bytes), ...]`` of every output file, in writing order (the JSON
@@ -139,12 +139,13 @@ def read_bytes(batch: pa.Table) -> pa.Table:
 
 
 def thumbnails(batch: pa.Table, opts: Options, size: int) -> pa.Table:
-    """Stage 2, any node: decode each photo from its bytes and take its ``size`` thumbnail."""
+    """Stage 2, any node: decode each photo from its bytes and take the ``size`` thumbnails the
+    policy decides on (:func:`exposure_env.resample.decision_views`)."""
 
     def thumb(i: int, job: Job) -> bytes:
         with staged(job, batch["data"][i].as_buffer()) as local:
             image = _read(local, opts)
-        return np.ascontiguousarray(resample.thumbnail(image, size), np.float32).tobytes()
+        return np.ascontiguousarray(resample.decision_views(image, size), np.float32).tobytes()
 
     thumbs, errors, seconds, _ = _each_photo(batch, thumb)
     return _finish(_with(batch, "thumb", thumbs, pa.binary()), errors, seconds)
@@ -154,9 +155,9 @@ class PolicyActor:
     """Stage 3, an actor pool: thumbnails -> decisions with the exported policy.
 
     The policy comes as its file's bytes through the object store (``policy``: a 1-tuple holding
-    the ``ObjectRef``), not as a path. Each photo is decided on its own (its thumbnail, plus its
+    the ``ObjectRef``), not as a path. Each photo is decided on its own (its thumbnails, plus its
     K samples with its own seed): a photo's edits never depend on which photos share its batch,
-    and equal those of the local run (the thumbnail of a thumbnail is the thumbnail itself).
+    and equal those of the local run (:meth:`Retoucher.decide` takes the same views).
     """
 
     def __init__(self, policy: tuple, opts: Options):
@@ -171,8 +172,8 @@ class PolicyActor:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         def decide(i: int, job: Job) -> bytes:
-            thumb = np.frombuffer(batch["thumb"][i].as_py(), np.float32).reshape(self.size, self.size, 3)
-            return pickle.dumps(decide_job(self.retoucher, job, self.opts, thumb), protocol=5)
+            views = np.frombuffer(batch["thumb"][i].as_py(), np.float32).reshape(-1, self.size, self.size, 3)
+            return pickle.dumps(decide_job(self.retoucher, job, self.opts, views), protocol=5)
 
         decisions, errors, seconds, spent = _each_photo(batch, decide)
         batch = _with(batch.drop_columns(["thumb"]), "decision", decisions, pa.binary())
