@@ -1,6 +1,6 @@
 """Held-out quality of the default training run, across seeds and demo styles (issue 8).
 
-    python benchmarks/quality.py [--seeds 3] [--budget SECONDS] [--styles expert,faded] [--write]
+    python benchmarks/quality.py [--seeds 3] [--first-seed 0] [--budget SECONDS] [--styles expert,faded] [--write]
     python benchmarks/quality.py --quick        # smoke test: 1 seed, 1 style, 30 s of training
     python benchmarks/quality.py --rescore DIR  # score the policies of an earlier --results-dir again
 
@@ -231,7 +231,9 @@ def style_report(style: str | None, refs: dict, runs: list[dict], budget_s: floa
 # --------------------------------------------------------------------------- main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (default 3)")
+    ap.add_argument("--seeds", type=int, default=3, help="how many training seeds (default 3): K..K+N-1")
+    ap.add_argument("--first-seed", type=int, default=0, metavar="K",
+                    help="the first training seed (default 0): more seeds for a close call, without rerunning 0..N-1")
     ap.add_argument("--budget", type=float, default=None, help="training seconds per run (default: the recipe's stop time)")
     ap.add_argument("--styles", default=None, help="comma-separated demo styles (default: every style, default first)")
     ap.add_argument("--results-dir", type=Path, default=None, help="run folders (default: a temporary folder)")
@@ -266,12 +268,13 @@ def main(argv=None) -> int:
         if earlier is not None:  # the exported policies of an earlier run of this script, scored again
             runs = [dict(r) for r in earlier[style or "demo"]["runs"]]
             seeds = len(runs)
-        for seed in range(seeds):
+        for i in range(seeds):
+            seed = runs[i]["seed"] if earlier is not None else args.first_seed + i
             s = default_settings(style, seed, budget, results, f"quality-{style or 'demo'}-s{seed}", args.config)
             if earlier is None:
                 print(f"[{style}] seed {seed}: {s.recipe.algo} / recipe {s.recipe.name}, {s.recipe.stop_time:.0f} s ...", flush=True)
                 runs.append({"seed": seed, "budget_s": s.recipe.stop_time, **train_and_export(s)})
-            run = runs[seed]
+            run = runs[i]
             run_budget = float(run.get("budget_s") or s.recipe.stop_time)
             run["heldout"] = score_policy(run["policy"], photos)
             run["curve"] = validation_curve(run["run_dir"], run_budget)
@@ -282,7 +285,8 @@ def main(argv=None) -> int:
         # after each style, so that an interrupted benchmark keeps (and --rescore finds) the finished ones
         (results / "quality.json").write_text(json.dumps(raw, indent=1, default=str))
     body = "\n\n".join([
-        f"`python benchmarks/quality.py --seeds {seeds}{f' --budget {budget:g}' if args.budget or args.quick else ''}"
+        f"`python benchmarks/quality.py --seeds {seeds}{f' --first-seed {args.first_seed}' if args.first_seed else ''}"
+        f"{f' --budget {budget:g}' if args.budget or args.quick else ''}"
         f"{' --quick' if args.quick else ''}{''.join(f' --config {c}' for c in args.config)}`" + (" (policies of an earlier run scored again with `--rescore`)" if earlier else "")
         + ": the default `exposure train --demo` run per style and seed, "
         f"scored on held-out photos at full resolution. Machine: {machine_line()}; 2 cores shared with other work "

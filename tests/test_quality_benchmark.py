@@ -118,3 +118,33 @@ def test_rescore_scores_an_earlier_runs_policies_again(tmp_path, monkeypatch):
     assert 5.0 < again["heldout"]["psnr"] < 40.0 and again["curve"][-1]["hi"] == 30.0
     with pytest.raises(SystemExit, match="no runs of style"):
         quality.main(["--rescore", str(earlier), "--styles", "nosuchstyle", "--results-dir", str(out)])
+
+
+def test_first_seed_trains_the_next_seeds(tmp_path, monkeypatch):
+    """``--seeds 2 --first-seed 3`` trains seeds 3 and 4 (more seeds for a close call) and reports them as such."""
+    import json
+
+    from policies.export import export_policy
+    from tests.policy_fixtures import tiny_module
+
+    style = quality.demo_styles()[0]
+    trained = []
+
+    def fake_train(settings):
+        trained.append(settings.run_dir.name)
+        _fake_run(settings.run_dir, [(5, 30.0, 25.0, 15.0), (10, 62.0, 30.0, 18.0)])
+        policy = export_policy(tiny_module(0, vivid=True), settings.run_dir / "policy.exposure")
+        return {"run_dir": str(settings.run_dir), "policy": str(policy), "iterations": 10, "elapsed_s": 60.0,
+                "load_start": 1.0, "load_end": 1.0, "final_scores": {}, "algo": "exposure", "recipe": "demo"}
+
+    gamma, auto = list(BASELINES)
+    monkeypatch.setattr(quality, "train_and_export", fake_train)
+    monkeypatch.setattr(quality, "EVAL_SEEDS", (0,))
+    monkeypatch.setattr(quality, "score_references", lambda photos, _settings: {
+        gamma: _row(15.0, 20.0), auto: _row(22.0, 12.0), ORACLE: _row(31.0, 3.0), "_oracle_s_per_photo": 1.0})
+    out = tmp_path / "runs"
+    out.mkdir()
+    assert quality.main(["--seeds", "2", "--first-seed", "3", "--styles", style, "--budget", "60", "--results-dir", str(out)]) == 0
+    assert trained == [f"quality-{style}-s3", f"quality-{style}-s4"]
+    runs = json.loads((out / "quality.json").read_text())[style]["runs"]
+    assert [r["seed"] for r in runs] == [3, 4] and all(5.0 < r["heldout"]["psnr"] < 40.0 for r in runs)
