@@ -284,11 +284,15 @@ def main(argv=None) -> int:
         raw[style or "demo"] = {"references": {k: v for k, v in refs.items()}, "runs": runs}
         # after each style, so that an interrupted benchmark keeps (and --rescore finds) the finished ones
         (results / "quality.json").write_text(json.dumps(raw, indent=1, default=str))
+    if earlier is None:
+        command = (f"`python benchmarks/quality.py --seeds {seeds}{f' --first-seed {args.first_seed}' if args.first_seed else ''}"
+                   f"{f' --budget {budget:g}' if args.budget or args.quick else ''}"
+                   f"{' --quick' if args.quick else ''}{''.join(f' --config {c}' for c in args.config)}`")
+    else:  # the seeds may come from several earlier runs: each style lists its own
+        command = (f"`python benchmarks/quality.py --rescore DIR{f' --budget {budget:g}' if args.budget else ''}` "
+                   "(the exported policies of earlier runs, scored again; each style lists its seeds)")
     body = "\n\n".join([
-        f"`python benchmarks/quality.py --seeds {seeds}{f' --first-seed {args.first_seed}' if args.first_seed else ''}"
-        f"{f' --budget {budget:g}' if args.budget or args.quick else ''}"
-        f"{' --quick' if args.quick else ''}{''.join(f' --config {c}' for c in args.config)}`" + (" (policies of an earlier run scored again with `--rescore`)" if earlier else "")
-        + ": the default `exposure train --demo` run per style and seed, "
+        command + ": the default `exposure train --demo` run per style and seed, "
         f"scored on held-out photos at full resolution. Machine: {machine_line()}; 2 cores shared with other work "
         "(load averages per run below). PSNR in dB; ΔE76 / ΔE00 (CIEDE2000), a*/b* bias (output minus truth) and the "
         "chroma shift of the truth's neutral pixels in ΔE units on sRGB display values (CIELAB, D65); HI = histogram "
