@@ -243,6 +243,9 @@ def run(policy_path: Path | None, repeats: int, write: bool, folder_photos: int)
 
         # --- thumbnail, encoding ------------------------------------------------------------
         t.add("64x64 thumbnail (resample.thumbnail)", engine, timed(lambda: resample.thumbnail(image, 64), max(repeats, 7)), "<= 30 ms")
+        views = len(resample.view_squares(H, W))
+        t.add(f"64x64 decision views, {views} squares (resample.decision_views)", engine,
+              timed(lambda: resample.decision_views(image, 64), max(repeats, 7)), "<= 30 ms")
         box = resample.centre_square(H, W)
         t.add("64x64 thumbnail, NumPy reference", "numpy, CPU", timed(lambda: resample.resize_area(image, 64, 64, box), repeats))
         s16 = fused_cpu.quantize(image, 16)
