@@ -163,9 +163,9 @@ def decision_views(image: np.ndarray, size: int = 64) -> np.ndarray:
 
 
 def _row_views_numba(kernel, img: np.ndarray, size: int, squares) -> np.ndarray:
-    """Views that share their rows (a landscape photo's squares) with one call of the area kernel:
-    the column taps of every view side by side, so the photo is read once, not once per view.
-    Each view equals :func:`_square_thumbnail` of its square (the same float64 sums)."""
+    """Square thumbnails ``(V, size, size, 3)`` of ``squares`` that share their rows (one square, or a
+    landscape photo's views) with one call of the area kernel: the column taps of every square side by
+    side, so the photo is read once, not once per square (the same float64 sums as one call each)."""
     from .fused_cpu import run_bands
 
     img = np.ascontiguousarray(img, dtype=np.float32)
@@ -188,7 +188,7 @@ def _square_thumbnail(img: np.ndarray, size: int, box) -> np.ndarray:
     if img.ndim == 3 and min(img.shape[:2]) >= size and img.shape[-1] == 3:
         kernel = _area_kernel()
         if kernel is not None:
-            return _thumbnail_numba(kernel, img, size, box)
+            return _row_views_numba(kernel, img, size, [box])[0]
     return resize_area(img, size, size, box)
 
 
@@ -201,17 +201,3 @@ def _area_kernel():
     from .cpu_kernels import area_rows
 
     return area_rows
-
-
-def _thumbnail_numba(kernel, img: np.ndarray, size: int, box) -> np.ndarray:
-    from .fused_cpu import run_bands
-
-    img = np.ascontiguousarray(img, dtype=np.float32)
-    top, left, side, _ = box
-    iy, wy = area_taps(img.shape[0], size, top, side)
-    ix, wx = area_taps(img.shape[1], size, left, side)
-    out = np.empty((size, size, 3), np.float32)
-    x0, x1 = int(ix.min()), int(ix.max()) + 1
-    rows = img.reshape(img.shape[0], -1)
-    run_bands(lambda a, b: kernel(rows, iy, wy, ix, wx, x0, x1, out, a, b), size, 2)
-    return out
