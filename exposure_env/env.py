@@ -57,8 +57,9 @@ class ExposureEnv(gym.Env):
     with ``filters=[...]``; the formulas are in :mod:`exposure_env.filters`. ``AE`` and ``AW``
     (:mod:`exposure_env.filters.auto`) replace ``E`` and ``W`` with auto-anchored versions:
     action 0 exposes the current image to a mean luminance of 0.18 / neutralises it by grey
-    world, the action is an offset from there (``filters=["AE", "G", "AW", ...]``); their edits
-    are recorded as plain ``E`` / ``W`` edits.
+    world, the action is an offset from there (``filters=["AE", "G", "AW", ...]``). ``AWs``
+    anchors at a share of grey world in [0, 1] read from the red action (``W``'s unused slot).
+    Their edits are recorded as plain ``E`` / ``W`` edits.
 
     ## Observation Space
 

@@ -1,4 +1,4 @@
-"""The auto-anchored filters AE and AW: action 0 is the automatic correction of the image being
+"""The auto-anchored filters AE, AW and AWs: action 0 is the automatic correction of the image being
 edited, the action an offset from it; edits, the env, the rollout and a retoucher record them as
 plain E / W edits that re-render the same image at full size."""
 
@@ -71,6 +71,34 @@ def test_auto_white_balance_is_grey_world_plus_the_action(seed, tint):
         np.testing.assert_allclose(out / out[:, :1], 1.0, rtol=1e-4)
 
 
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), red=st.floats(-1.5, 1.5), tint=st.floats(-0.5, 0.5))
+def test_partial_white_balance_takes_a_share_of_grey_world_from_the_red_action(seed, red, tint):
+    images = _images(seed)
+    means = np.asarray(images, np.float64).mean(axis=(1, 2))
+    grey_world = np.log(means[:, :1] / means) / LOG_RANGE
+    action = np.zeros((len(images), 3), np.float32)
+    action[:, 0], action[:, 2] = red, tint
+    share = (1.0 + np.clip(red, -1, 1)) / 2.0
+    want = F.get("W").params_from_action(np.clip(share * grey_world + action, -1, 1).astype(np.float32))
+    got = F.get("AWs").params_for(action, images)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(F.get("AWs").params_for(torch.from_numpy(action), torch.from_numpy(images)).numpy(), want, rtol=1e-5)
+    # its ends are the plain and the fully anchored filter (red's action is unused by both)
+    plain, full = action.copy(), action.copy()
+    plain[:, 0], full[:, 0] = -1.0, 1.0
+    np.testing.assert_allclose(F.get("AWs").params_for(plain, images), F.get("W").params_from_action(plain), rtol=1e-5)
+    np.testing.assert_allclose(F.get("AWs").params_for(full, images), F.get("AW").params_for(full, images), rtol=1e-5)
+
+
+def test_partial_white_balance_strength_has_a_gradient():
+    images = torch.from_numpy(_images(7))
+    action = torch.zeros(len(images), 3, requires_grad=True)
+    params = F.get("AWs").params_for(action, images)
+    (params[:, 2] / params[:, 0]).log().sum().backward()  # blue against red: moves with the share of grey world
+    assert torch.all(action.grad[:, 0].abs() > 1e-4)
+
+
 def test_anchored_edits_are_plain_edits():
     img = _images(2, n=1)[0]
     assert Edit("AE", (1.0,)).filter == "E" and Edit("AW", (1.1, 0.9, 1.2)).filter == "W"
@@ -78,7 +106,8 @@ def test_anchored_edits_are_plain_edits():
         Edit.from_action(0, [0.0] * 24, AUTO)
     e = Edit.from_action(0, [0.25] + [0.0] * 23, AUTO, image=img)
     assert e.filter == "E" and e.params[0] == pytest.approx(_ref_ev(img[None])[0] + 0.25 * MAX_EV, abs=1e-5)
-    assert F.get("AE").identity_action() is None and not F.get("E").anchored and F.get("AW").anchored
+    assert F.get("AE").identity_action() is None and not F.get("E").anchored and F.get("AW").anchored and F.get("AWs").anchored
+    assert Edit("AWs", (1.1, 0.9, 1.2)).filter == "W"
     assert "AE" not in [f.short_name for f in F.ALL_FILTERS]  # no kernel branch of their own
 
 

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from .auto import AutoExposure, AutoWhiteBalance
+from .auto import AutoExposure, AutoWhiteBalance, PartialWhiteBalance
 from .base import Filter, ParamRange, tanh_range, unit_range
 from .black_white import BlackWhite
 from .contrast import Contrast
@@ -38,7 +38,7 @@ ALL_FILTERS: list[Filter] = DEFAULT_FILTERS + [Level()]
 
 #: Auto-anchored variants of E and W (:mod:`.auto`): action 0 is the automatic correction;
 #: their edits are plain ``E`` / ``W`` edits.
-ANCHORED_FILTERS: list[Filter] = [AutoExposure(), AutoWhiteBalance()]
+ANCHORED_FILTERS: list[Filter] = [AutoExposure(), AutoWhiteBalance(), PartialWhiteBalance()]
 
 #: The default eight with E and W anchored (``env.filters=["AE", "G", "AW", ...]``; measured in
 #: docs/benchmarks.md "Quality", not a recipe's default).

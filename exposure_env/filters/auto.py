@@ -9,7 +9,11 @@ exposure and neutral colour, and what it has to learn from a style is the offset
   0 exposes the image to a mean linear luminance of 0.18 (mid grey), ``a`` adds up to +-3.5 EV;
 * ``AW`` -- White balance with the action ``clip(g + a, -1, 1)`` where ``g`` is the grey-world
   action (channel means made equal: log gains ``log m_R - log m_c`` relative to red, in the
-  filter's action units): action 0 neutralises the average colour, ``a`` tints from there.
+  filter's action units): action 0 neutralises the average colour, ``a`` tints from there;
+* ``AWs`` -- White balance anchored at a *share* of grey world: ``clip(s g + a, -1, 1)`` with the
+  strength ``s = (1 + a_R) / 2`` in [0, 1] read from the red action, which plain ``W`` and ``AW``
+  leave unused (red's multiplier is fixed). ``s = 0`` is plain ``W``, ``s = 1`` is ``AW``: a style
+  that keeps some of each scene's own colour (most do: a sunset stays warm) learns that share.
 
 The statistics are those of the image the filter is applied to (the observed thumbnail or
 crop as edited so far: linear RGB when the filter comes before Gamma and the curves). An edit keeps the plain filter's name and absolute parameters (``E`` in
@@ -86,6 +90,25 @@ class AutoWhiteBalance(WhiteBalance):
 
     def params_for(self, action, images):
         return self.params_from_action(ops_for(action).clip(grey_world_action(images) + action, -1.0, 1.0))
+
+    def identity_action(self):
+        return None
+
+
+class PartialWhiteBalance(WhiteBalance):
+    """``AWs``: White balance anchored at a share of grey world, the share read from the red
+    action (module docstring); edits are plain ``W`` edits."""
+
+    short_name = "AWs"
+    name = "Auto white balance (strength)"
+    anchored = True
+    edit_name = "W"  # type: ignore[assignment]
+
+    def params_for(self, action, images):
+        ops = ops_for(action)
+        a = ops.clip(action, -1.0, 1.0)
+        strength = 0.5 * (a[:, :1] + 1.0)
+        return self.params_from_action(ops.clip(strength * grey_world_action(images) + a, -1.0, 1.0))
 
     def identity_action(self):
         return None

@@ -8,7 +8,7 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("filters")
     def filters_command(
-        all_: bool = typer.Option(False, "--all", help="Also list filters outside the paper's default set (Level, the auto-anchored AE and AW)."),
+        all_: bool = typer.Option(False, "--all", help="Also list filters outside the paper's default set (Level, the auto-anchored AE, AW and AWs)."),
     ) -> None:
         """List the filters (short name, name, parameters and their ranges)."""
         from rich.console import Console
