@@ -36,8 +36,8 @@ DEFAULT_FILTERS: list[Filter] = [
 #: and sidecars are made of.
 ALL_FILTERS: list[Filter] = DEFAULT_FILTERS + [Level()]
 
-#: Auto-anchored variants of E and W (:mod:`.auto`): action 0 is the automatic correction;
-#: their edits are plain ``E`` / ``W`` edits.
+#: Auto-anchored variants of E and W (:mod:`.auto`): action 0 is the automatic correction
+#: (``AWs``: half of grey world); their edits are plain ``E`` / ``W`` edits.
 ANCHORED_FILTERS: list[Filter] = [AutoExposure(), AutoWhiteBalance(), PartialWhiteBalance()]
 
 #: The default eight with E and W anchored (``env.filters=["AE", "G", "AW", ...]``; measured in

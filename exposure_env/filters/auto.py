@@ -12,8 +12,9 @@ exposure and neutral colour, and what it has to learn from a style is the offset
   filter's action units): action 0 neutralises the average colour, ``a`` tints from there;
 * ``AWs`` -- White balance anchored at a *share* of grey world: ``clip(s g + a, -1, 1)`` with the
   strength ``s = (1 + a_R) / 2`` in [0, 1] read from the red action, which plain ``W`` and ``AW``
-  leave unused (red's multiplier is fixed). ``s = 0`` is plain ``W``, ``s = 1`` is ``AW``: a style
-  that keeps some of each scene's own colour (most do: a sunset stays warm) learns that share.
+  leave unused (red's multiplier is fixed). ``s = 0`` is plain ``W``, ``s = 1`` is ``AW``, action 0
+  is half of grey world: a style that keeps some of each scene's own colour learns that share
+  (measured in docs/benchmarks.md, not a recipe's default).
 
 The statistics are those of the image the filter is applied to (the observed thumbnail or
 crop as edited so far: linear RGB when the filter comes before Gamma and the curves). An edit keeps the plain filter's name and absolute parameters (``E`` in
