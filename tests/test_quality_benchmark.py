@@ -92,6 +92,14 @@ def test_style_report_mean_worst_and_targets():
     assert "photos at full resolution: a, b (never trained on), each in 2 RAW-like degradation draws (4 photos)" in md
 
 
+def _quick_scoring(monkeypatch):
+    """One degradation draw and fixed reference rows (no oracle fits): held-out scoring in seconds."""
+    gamma, auto = list(BASELINES)
+    monkeypatch.setattr(quality, "EVAL_SEEDS", (0,))
+    monkeypatch.setattr(quality, "score_references", lambda photos, _settings: {
+        gamma: _row(15.0, 20.0), auto: _row(22.0, 12.0), ORACLE: _row(31.0, 3.0), "_oracle_s_per_photo": 1.0})
+
+
 def test_rescore_scores_an_earlier_runs_policies_again(tmp_path, monkeypatch):
     import json
 
@@ -106,10 +114,7 @@ def test_rescore_scores_an_earlier_runs_policies_again(tmp_path, monkeypatch):
            "elapsed_s": 60.0, "load_start": 1.0, "load_end": 1.0, "final_scores": {}, "algo": "exposure", "recipe": "demo",
            "heldout": _row(1.0, 99.0)}
     (earlier / "quality.json").write_text(json.dumps({style: {"references": {}, "runs": [run]}}))
-    gamma, auto = list(BASELINES)
-    monkeypatch.setattr(quality, "EVAL_SEEDS", (0,))  # one draw: quick
-    monkeypatch.setattr(quality, "score_references", lambda photos, _settings: {
-        gamma: _row(15.0, 20.0), auto: _row(22.0, 12.0), ORACLE: _row(31.0, 3.0), "_oracle_s_per_photo": 1.0})
+    _quick_scoring(monkeypatch)
     out = tmp_path / "again"
     out.mkdir()
     assert quality.main(["--rescore", str(earlier), "--results-dir", str(out)]) == 0
@@ -137,11 +142,8 @@ def test_first_seed_trains_the_next_seeds(tmp_path, monkeypatch):
         return {"run_dir": str(settings.run_dir), "policy": str(policy), "iterations": 10, "elapsed_s": 60.0,
                 "load_start": 1.0, "load_end": 1.0, "final_scores": {}, "algo": "exposure", "recipe": "demo"}
 
-    gamma, auto = list(BASELINES)
     monkeypatch.setattr(quality, "train_and_export", fake_train)
-    monkeypatch.setattr(quality, "EVAL_SEEDS", (0,))
-    monkeypatch.setattr(quality, "score_references", lambda photos, _settings: {
-        gamma: _row(15.0, 20.0), auto: _row(22.0, 12.0), ORACLE: _row(31.0, 3.0), "_oracle_s_per_photo": 1.0})
+    _quick_scoring(monkeypatch)
     out = tmp_path / "runs"
     out.mkdir()
     assert quality.main(["--seeds", "2", "--first-seed", "3", "--styles", style, "--budget", "60", "--results-dir", str(out)]) == 0

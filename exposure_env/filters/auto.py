@@ -96,20 +96,15 @@ class AutoWhiteBalance(WhiteBalance):
         return None
 
 
-class PartialWhiteBalance(WhiteBalance):
-    """``AWs``: White balance anchored at a share of grey world, the share read from the red
-    action (module docstring); edits are plain ``W`` edits."""
+class PartialWhiteBalance(AutoWhiteBalance):
+    """``AWs``: :class:`AutoWhiteBalance` anchored at a share of grey world, the share read from
+    the red action (module docstring); edits are plain ``W`` edits."""
 
     short_name = "AWs"
     name = "Auto white balance (strength)"
-    anchored = True
-    edit_name = "W"  # type: ignore[assignment]
 
     def params_for(self, action, images):
         ops = ops_for(action)
         a = ops.clip(action, -1.0, 1.0)
         strength = 0.5 * (a[:, :1] + 1.0)
         return self.params_from_action(ops.clip(strength * grey_world_action(images) + a, -1.0, 1.0))
-
-    def identity_action(self):
-        return None
